@@ -1,0 +1,144 @@
+"""A small XML element model for XMPP stanzas.
+
+Runs unchanged under CPython and Brython, so it avoids `typing`,
+`dataclasses` and `xml` at run time (see docs/architecture.md). Parsing lives
+elsewhere: `roost.xmpp.xmlparse` (expat, CPython only) and
+`roost.platform.dom` (DOMParser, browser only) both build these objects.
+
+XMPP needs no mixed content, so an element keeps its character data in
+`text` (all text children concatenated) and its child elements in
+`children`.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_ESCAPE_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+_ESCAPE_ATTR = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))
+
+
+def escape_text(value: str) -> str:
+    for raw, esc in _ESCAPE_TEXT:
+        if raw in value:
+            value = value.replace(raw, esc)
+    return value
+
+
+def escape_attr(value: str) -> str:
+    for raw, esc in _ESCAPE_ATTR:
+        if raw in value:
+            value = value.replace(raw, esc)
+    return value
+
+
+class Element:
+    """An XML element: local `name`, namespace `ns`, `attrs`, `children`, `text`.
+
+    `attrs` holds unprefixed attributes by name; `xml:lang` is kept under the
+    key "xml:lang". Namespace declarations are not attributes: `ns` carries
+    the element's namespace and serialisation emits `xmlns` where it differs
+    from the parent's.
+    """
+
+    __slots__ = ("attrs", "children", "name", "ns", "text")
+
+    def __init__(
+        self,
+        name: str,
+        ns: str = "",
+        attrs: dict[str, str] | None = None,
+        text: str = "",
+        children: list[Element] | None = None,
+    ) -> None:
+        self.name = name
+        self.ns = ns
+        self.attrs: dict[str, str] = dict(attrs) if attrs else {}
+        self.text = text
+        self.children: list[Element] = list(children) if children else []
+
+    # -- building ---------------------------------------------------------
+    def append(self, child: Element) -> Element:
+        """Append `child` and return it (for chaining builders)."""
+        self.children.append(child)
+        return child
+
+    def add(
+        self,
+        name: str,
+        ns: str | None = None,
+        attrs: dict[str, str] | None = None,
+        text: str = "",
+    ) -> Element:
+        """Create a child (inheriting this element's namespace unless given) and return it."""
+        return self.append(Element(name, self.ns if ns is None else ns, attrs, text))
+
+    # -- reading ----------------------------------------------------------
+    def get(self, attr: str, default: str | None = None) -> str | None:
+        return self.attrs.get(attr, default)
+
+    def find(self, name: str, ns: str | None = None) -> Element | None:
+        """First child with this local name (and namespace, if given)."""
+        for child in self.children:
+            if child.name == name and (ns is None or child.ns == ns):
+                return child
+        return None
+
+    def find_all(self, name: str, ns: str | None = None) -> list[Element]:
+        return [c for c in self.children if c.name == name and (ns is None or c.ns == ns)]
+
+    def find_text(self, name: str, ns: str | None = None) -> str | None:
+        """Text of the first matching child, or None when there is no such child."""
+        child = self.find(name, ns)
+        return None if child is None else child.text
+
+    def iter(self) -> Iterator[Element]:
+        """This element and all descendants, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.iter()
+
+    # -- serialising ------------------------------------------------------
+    def to_xml(self, parent_ns: str | None = None) -> str:
+        """Serialise. `xmlns` is written when `ns` differs from `parent_ns`.
+
+        With the default `parent_ns=None` the top element always declares its
+        namespace, which is what RFC 7395 framing requires of every frame.
+        """
+        parts: list[str] = []
+        self._write(parts, parent_ns)
+        return "".join(parts)
+
+    def _write(self, out: list[str], parent_ns: str | None) -> None:
+        out.append("<" + self.name)
+        if self.ns != parent_ns and (self.ns or parent_ns is not None):
+            out.append(' xmlns="' + escape_attr(self.ns) + '"')
+        for key, value in self.attrs.items():
+            out.append(" " + key + '="' + escape_attr(value) + '"')
+        if not self.text and not self.children:
+            out.append("/>")
+            return
+        out.append(">")
+        if self.text:
+            out.append(escape_text(self.text))
+        for child in self.children:
+            child._write(out, self.ns)
+        out.append("</" + self.name + ">")
+
+    def __repr__(self) -> str:
+        return f"<Element {{{self.ns}}}{self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Element):
+            return NotImplemented
+        return (
+            self.name == other.name
+            and self.ns == other.ns
+            and self.attrs == other.attrs
+            and self.text == other.text
+            and self.children == other.children
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable

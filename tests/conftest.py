@@ -1,0 +1,54 @@
+"""Shared fixtures: real parts only (Prosody from Debian, Chromium via Playwright).
+
+Under CI=true a missing part fails the run; locally it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.devserver.prosody import DEMO_USERS, ProsodyServer, demo_rosters
+
+CI = os.environ.get("CI", "").lower() == "true"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require(ok: bool, what: str) -> None:
+    """Fail under CI, skip locally, when a real test part is missing."""
+    if ok:
+        return
+    if CI:
+        pytest.fail(f"{what} is missing; the test command installs it (scripts/setup.sh)")
+    pytest.skip(f"{what} is missing")
+
+
+# Accounts every integration test can use. "stranger" is in nobody's roster.
+TEST_USERS = {**DEMO_USERS, "dave": "dave", "stranger": "stranger"}
+
+
+def make_prosody(root: Path, **kw: object) -> ProsodyServer:
+    require(shutil.which("prosody") is not None, "Prosody (apt package prosody)")
+    kw.setdefault("users", TEST_USERS)
+    kw.setdefault("rosters", demo_rosters("localhost"))
+    return ProsodyServer(root, **kw).start()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProsodyServer]:
+    """One Prosody for the session: alice, bob, carol, echo know each other."""
+    server = make_prosody(tmp_path_factory.mktemp("prosody"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_prosody(tmp_path: Path) -> Iterator[ProsodyServer]:
+    """A Prosody of its own for tests that change server state (~0.1 s to start)."""
+    server = make_prosody(tmp_path / "prosody")
+    yield server
+    server.stop()

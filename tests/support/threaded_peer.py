@@ -1,0 +1,97 @@
+"""A slixmpp client on its own thread, for tests that drive Playwright's sync API.
+
+Playwright's sync API refuses to run inside an asyncio loop, so the XMPP peer
+gets a private loop on a background thread and a small blocking interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from typing import Any
+
+import slixmpp
+
+
+class ThreadedPeer:
+    """A real XMPP client (slixmpp) connected to Prosody over plaintext loopback c2s."""
+
+    def __init__(self, jid: str, password: str, port: int, host: str = "127.0.0.1") -> None:
+        self.jid = jid
+        self.inbox: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.presence: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._client: Any = None
+        self._thread = threading.Thread(
+            target=self._run, args=(jid, password, host, port), daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise TimeoutError(f"{jid} could not log in to Prosody on port {port}")
+
+    def _run(self, jid: str, password: str, host: str, port: int) -> None:
+        asyncio.set_event_loop(self._loop)
+        client = slixmpp.ClientXMPP(jid, password)
+        client.enable_direct_tls = False
+        client.enable_starttls = False
+        client.enable_plaintext = True
+        client.plugin["feature_mechanisms"].unencrypted_scram = True
+        client.auto_authorize = True
+        client.auto_subscribe = True
+
+        async def on_start(_event: object) -> None:
+            client.send_presence()
+            await client.get_roster()
+            self._ready.set()
+
+        def on_message(msg: Any) -> None:
+            if msg["type"] in ("chat", "normal") and msg["body"]:
+                self.inbox.put((str(msg["from"].bare), str(msg["body"])))
+
+        def on_presence(pres: Any) -> None:
+            self.presence.put((str(pres["from"]), str(pres["type"])))
+
+        client.add_event_handler("session_start", on_start)
+        client.add_event_handler("message", on_message)
+        client.add_event_handler("presence", on_presence)
+        self._client = client
+        client.connect(host, port)
+        self._loop.run_forever()
+
+    def _call(self, fn: Any) -> None:
+        self._loop.call_soon_threadsafe(fn)
+
+    def send(self, to: str, body: str) -> None:
+        self._call(lambda: self._client.send_message(mto=to, mbody=body, mtype="chat"))
+
+    def send_many(self, to: str, bodies: list[str]) -> None:
+        def go() -> None:
+            for body in bodies:
+                self._client.send_message(mto=to, mbody=body, mtype="chat")
+
+        self._call(go)
+
+    def wait_message(self, timeout: float = 15.0) -> tuple[str, str]:
+        """Next (from bare JID, body) received, or TimeoutError."""
+        try:
+            return self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"{self.jid} received no message in {timeout} s") from None
+
+    def stop(self) -> None:
+        async def bye() -> None:
+            try:
+                await asyncio.wait_for(self._client.disconnect(), 3)
+            finally:
+                # Let slixmpp's own tasks finish cancelling before the loop stops.
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._loop.stop()
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(bye(), self._loop)
+            self._thread.join(5)
