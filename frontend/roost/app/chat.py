@@ -1,0 +1,549 @@
+"""`ChatApp`: the headless application the UI drives (docs/architecture.md).
+
+It owns the session state (contacts, conversations, subscription requests),
+drives one `XmppClient` over a platform `Connection`, and tells the UI what
+changed through named events. No browser, no I/O of its own: everything
+outside goes through the injected platform.
+
+Secrets: the password lives only in memory (for `retry()`), is never
+stored, and is dropped on `logout()`.
+"""
+
+from __future__ import annotations
+
+from roost.app.events import Emitter
+from roost.app.models import Contact, Conversation, Message, Presence
+from roost.xmpp.client import XmppClient
+from roost.xmpp.errors import AuthError, JidError, NetworkError, RoostError, XmlError
+from roost.xmpp.events import (
+    ChatReceived,
+    Closed,
+    MessageFailed,
+    NeedSaltedPassword,
+    Online,
+    PresenceChanged,
+    RosterChanged,
+    RosterLoaded,
+    SubscriptionChanged,
+    SubscriptionRequest,
+)
+from roost.xmpp.jid import JID
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from roost.app.ports import Connection, Platform, Storage
+    from roost.xmpp.events import Record
+
+OFFLINE = "offline"
+CONNECTING = "connecting"
+ONLINE = "online"
+ERROR = "error"
+
+ROSTER_STORE = "roster"
+MESSAGES_STORE = "messages"
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_secure_url(url: str) -> bool:
+    """True for wss:, or ws: to a loopback host (no network to eavesdrop on).
+
+    A relative URL counts as insecure: the page's scheme isn't known here, and
+    the only thing lost is PLAIN (SCRAM never needs a secure transport).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return False
+    if scheme.lower() == "wss":
+        return True
+    if scheme.lower() != "ws":
+        return False
+    authority = rest
+    for stop in "/?#":
+        authority = authority.partition(stop)[0]
+    host = authority.rpartition("@")[2]
+    host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    return host.lower() in _LOOPBACK_HOSTS
+
+
+def _values(result: object) -> list[dict[str, object]]:
+    # Storage.all gives {key: value}; only dict values are ours.
+    values = result.values() if isinstance(result, dict) else ()
+    return [v for v in values if isinstance(v, dict)]
+
+
+class ChatApp:
+    """One account's chat session. See docs/architecture.md for events and API."""
+
+    __slots__ = (
+        "_address",
+        "_client",
+        "_conn",
+        "_emitter",
+        "_generation",
+        "_opened",
+        "_password",
+        "_roster_from_server",
+        "_storage",
+        "_storage_key",
+        "active",
+        "contacts",
+        "conversations",
+        "message",
+        "own_jid",
+        "platform",
+        "requests",
+        "state",
+        "trusted",
+    )
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.state = OFFLINE
+        self.message = ""  # the text that went with the last "state" event
+        self.own_jid: str | None = None  # bare JID once online
+        self.trusted = False
+        self.active: str | None = None  # bare JID of the open chat
+        self.contacts: dict[str, Contact] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.requests: dict[str, str | None] = {}  # bare JID → status text
+        self._emitter = Emitter(self._subscriber_failed)
+        self._client: XmppClient | None = None
+        self._conn: Connection | None = None
+        # Bumped whenever a connection is dropped, so late callbacks from an
+        # old socket (or an old PBKDF2 run) are recognised and ignored.
+        self._generation = 0
+        self._opened = False
+        self._address: JID | None = None
+        self._password: str | None = None
+        self._storage: Storage | None = None
+        self._storage_key: tuple[str, bool] | None = None
+        self._roster_from_server = False
+
+    # -- events ---------------------------------------------------------------
+    def on(self, name: str, callback: Callable[..., object]) -> None:
+        """Subscribe to an app event (see docs/architecture.md for names)."""
+        self._emitter.on(name, callback)
+
+    def _emit(self, name: str, *args: object) -> None:
+        self._emitter.emit(name, *args)
+
+    def _subscriber_failed(self, name: str, exc: Exception) -> None:
+        if name != "notice":  # a failing notice handler must not loop
+            self._emit("notice", "Something went wrong while updating the screen.")
+
+    def _set_state(self, state: str, message: str = "") -> None:
+        self.state = state
+        self.message = message
+        self._emit("state", state, message)
+
+    # -- session ----------------------------------------------------------------
+    def login(self, address: str, password: str, trusted: bool = False) -> None:
+        """Connect as `address` ("alice" gets the configured default domain)."""
+        self._drop_connection()
+        try:
+            jid = self._parse_address(address)
+        except JidError as exc:
+            self._set_state(ERROR, exc.user_message)
+            return
+        url = self.platform.config.get("websocket_url")
+        if not isinstance(url, str) or not url:
+            self._set_state(ERROR, "Roost isn't set up yet: no server address is configured.")
+            return
+        self._address = jid
+        self._password = password
+        self.trusted = bool(trusted)
+        self._use_storage(str(jid), self.trusted)
+        self._connect(url, jid, password)
+
+    def retry(self) -> None:
+        """Log in again with the remembered credentials (after a connection error)."""
+        if self._address is None or self._password is None:
+            return
+        self.login(str(self._address), self._password, self.trusted)
+
+    def logout(self) -> None:
+        """Say goodbye to the server, forget the password, wipe untrusted storage."""
+        client = self._client
+        if client is not None and self._conn is not None:
+            if client.online:
+                client.send_presence(available=False)
+            client.close()
+            self._flush()
+        self._drop_connection()
+        self._address = None
+        self._password = None
+        if self._storage is not None and not self.trusted:
+            self._storage.destroy()
+        self._storage = None
+        self._storage_key = None
+        self._reset_data()
+        self._set_state(OFFLINE)
+        self._emit("roster")
+
+    def _parse_address(self, address: str) -> JID:
+        address = address.strip()
+        if "@" not in address:
+            domain = self.platform.config.get("default_domain")
+            if not isinstance(domain, str) or not domain:
+                raise JidError("no domain and no default_domain")
+            address = address + "@" + domain
+        jid = JID.parse(address)
+        if jid.local is None:
+            raise JidError("no localpart")
+        return jid.bare
+
+    def _connect(self, url: str, jid: JID, password: str) -> None:
+        self._generation += 1
+        generation = self._generation
+        self._opened = False
+        self._roster_from_server = False
+        self._client = XmppClient(
+            jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes
+        )
+        self._set_state(CONNECTING)
+
+        def on_open() -> None:
+            if generation == self._generation and self._client is not None:
+                self._opened = True
+                self._client.start()
+                self._flush()
+
+        def on_frame(text: str) -> None:
+            if generation == self._generation:
+                self._on_frame(text)
+
+        def on_close(error: NetworkError | None = None) -> None:
+            if generation == self._generation:
+                self._on_socket_closed(error)
+
+        conn = self.platform.connect(url, on_open, on_frame, on_close)
+        if generation == self._generation:  # on_close may already have run
+            self._conn = conn
+
+    def _drop_connection(self) -> None:
+        """Forget the current socket and client; ignore anything they still say."""
+        self._generation += 1
+        conn = self._conn
+        self._conn = None
+        self._client = None
+        if conn is not None:
+            conn.close()
+        had_presence = False
+        for contact in self.contacts.values():
+            had_presence = had_presence or bool(contact.resources)
+            contact.resources.clear()
+        if had_presence:
+            self._emit("roster")
+
+    def _flush(self) -> None:
+        client, conn = self._client, self._conn
+        if client is None or conn is None:
+            return
+        for frame in client.take_output():
+            conn.send(frame)
+
+    def _fail(self, error: RoostError) -> None:
+        """End the session because of `error` and show its message."""
+        client = self._client
+        if client is not None:
+            client.close()
+            self._flush()
+        self._drop_connection()
+        self._set_state(ERROR, error.user_message)
+
+    def _on_frame(self, text: str) -> None:
+        client = self._client
+        if client is None:
+            return
+        try:
+            element = self.platform.parse(text)
+        except XmlError as exc:
+            self._fail(exc)
+            return
+        events = client.receive(element)
+        self._flush()  # replies first: handling may end the session
+        self._handle(events)
+        self._flush()
+
+    def _on_socket_closed(self, error: NetworkError | None) -> None:
+        opened = self._opened
+        self._conn = None  # already closed: don't close it again
+        self._drop_connection()
+        self._set_state(ERROR, (error or NetworkError(opened)).user_message)
+
+    # -- XMPP events --------------------------------------------------------------
+    def _handle(self, events: list[Record]) -> None:
+        for event in events:
+            if self._client is None:
+                return  # the session ended while handling an earlier event
+            if isinstance(event, ChatReceived):
+                self._on_chat(event)
+            elif isinstance(event, PresenceChanged):
+                self._on_presence(event)
+            elif isinstance(event, NeedSaltedPassword):
+                self._derive(event)
+            elif isinstance(event, Online):
+                self.own_jid = str(event.jid.bare)
+                self._set_state(ONLINE)
+            elif isinstance(event, RosterLoaded):
+                self._on_roster(event)
+            elif isinstance(event, RosterChanged):
+                self._on_roster_push(event)
+            elif isinstance(event, SubscriptionRequest):
+                bare = str(event.jid)
+                self.requests[bare] = event.status
+                self._emit("request", bare)
+            elif isinstance(event, SubscriptionChanged):
+                self._emit("contact", str(event.jid))
+            elif isinstance(event, MessageFailed):
+                self._on_message_failed(event)
+            elif isinstance(event, Closed):
+                self._on_stream_closed(event)
+            # Dropped: forged or malformed input, already refused by the core.
+
+    def _on_stream_closed(self, event: Closed) -> None:
+        self._flush()
+        self._drop_connection()
+        # Our own close goes through logout(), which has already dropped the
+        # client, so any Closed seen here was the server's doing.
+        error = event.error or NetworkError(True, "server closed the stream")
+        self._set_state(ERROR, error.user_message)
+
+    def _derive(self, event: NeedSaltedPassword) -> None:
+        generation = self._generation
+        password = (self._password or "").encode("utf-8")
+
+        def done(salted: bytes) -> None:
+            client = self._client
+            if generation == self._generation and client is not None:
+                self._flush()
+                self._handle(client.provide_salted_password(salted))
+                self._flush()
+
+        def failed(exc: Exception) -> None:
+            if generation == self._generation:
+                self._fail(AuthError("key-derivation", str(exc)))
+
+        self.platform.pbkdf2(event.hash_name, password, event.salt, event.iterations, done, failed)
+
+    def _on_roster(self, event: RosterLoaded) -> None:
+        self._roster_from_server = True
+        old = self.contacts
+        fresh: dict[str, Contact] = {}
+        for item in event.items:
+            bare = str(item.jid)
+            contact = old.get(bare)
+            if contact is None:
+                contact = Contact.from_item(item)
+            else:
+                contact.update(item)
+            fresh[bare] = contact
+        self.contacts = fresh
+        storage = self._storage
+        if storage is not None:
+            for bare in old:
+                if bare not in fresh:
+                    storage.delete(ROSTER_STORE, bare)
+            for bare, contact in fresh.items():
+                storage.put(ROSTER_STORE, bare, contact.to_store())
+        self._emit("roster")
+
+    def _on_roster_push(self, event: RosterChanged) -> None:
+        item = event.item
+        bare = str(item.jid)
+        storage = self._storage
+        if item.subscription == "remove":
+            self.contacts.pop(bare, None)
+            if storage is not None:
+                storage.delete(ROSTER_STORE, bare)
+        else:
+            contact = self.contacts.get(bare)
+            if contact is None:
+                contact = self.contacts[bare] = Contact.from_item(item)
+            else:
+                contact.update(item)
+            if storage is not None:
+                storage.put(ROSTER_STORE, bare, contact.to_store())
+        self._emit("roster")
+        self._emit("contact", bare)
+
+    def _on_presence(self, event: PresenceChanged) -> None:
+        bare = str(event.jid.bare)
+        contact = self.contacts.get(bare)
+        if contact is None:
+            return  # our own other devices, or someone not in the roster
+        resource = event.jid.resource or ""
+        if event.available:
+            contact.resources[resource] = Presence(
+                event.show or "online", event.status, event.priority
+            )
+        elif resource:
+            if contact.resources.pop(resource, None) is None:
+                return  # a resource we never saw: nothing changed
+        elif contact.resources:
+            contact.resources.clear()  # unavailable from the bare JID: all gone
+        else:
+            return
+        self._emit("contact", bare)
+
+    def _on_chat(self, event: ChatReceived) -> None:
+        chat = event.message
+        bare = str(chat.from_jid.bare)
+        if not chat.body:
+            return
+        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
+        message = Message(chat.id, bare, bare, chat.body, False, stamp, "received")
+        conversation = self._conversation(bare)
+        conversation.messages.append(message)
+        if self.active != bare:
+            conversation.unread += 1
+        self._store_conversation(conversation)
+        self._emit("messages", bare, [message])
+
+    def _on_message_failed(self, event: MessageFailed) -> None:
+        if event.id is None:
+            return
+        for conversation in self.conversations.values():
+            message = conversation.find(event.id)
+            if message is not None and message.outgoing:
+                message.state = "failed"
+                self._store_conversation(conversation)
+                self._emit("message", conversation.jid, message)
+                self._emit("notice", event.error.user_message)
+                return
+
+    # -- UI actions ---------------------------------------------------------------
+    def _online_client(self) -> XmppClient | None:
+        client = self._client
+        if client is None or not client.online:
+            self._emit("notice", "You're not connected right now.")
+            return None
+        return client
+
+    def _bare(self, address: str) -> JID | None:
+        try:
+            return JID.parse(address.strip()).bare
+        except JidError as exc:
+            self._emit("notice", exc.user_message)
+            return None
+
+    def send_message(self, bare_jid: str, text: str) -> Message | None:
+        """Send `text` to `bare_jid`; returns the new outgoing message (state "sent")."""
+        if not text.strip():
+            return None
+        jid = self._bare(bare_jid)
+        client = self._online_client()
+        if jid is None or client is None:
+            return None
+        message_id = client.send_chat(jid, text)
+        self._flush()
+        bare = str(jid)
+        message = Message(
+            message_id, bare, self.own_jid or "", text, True, self.platform.now(), "sent"
+        )
+        conversation = self._conversation(bare)
+        conversation.messages.append(message)
+        self._store_conversation(conversation)
+        self._emit("messages", bare, [message])
+        return message
+
+    def open_chat(self, bare_jid: str) -> Conversation:
+        """Make `bare_jid` the active conversation and mark it read."""
+        conversation = self._conversation(bare_jid)
+        self.active = bare_jid
+        conversation.unread = 0
+        return conversation
+
+    def add_contact(self, bare_jid: str, name: str | None = None) -> None:
+        """Add to the roster and ask for presence; the server's push updates `contacts`."""
+        jid = self._bare(bare_jid)
+        client = self._online_client()
+        if jid is None or client is None:
+            return
+        client.set_roster_item(jid, name or None)
+        client.subscribe(jid)
+        self._flush()
+
+    def approve(self, bare_jid: str) -> None:
+        """Accept a subscription request (and ask for theirs: see XmppClient.approve)."""
+        self._answer_request(bare_jid, True)
+
+    def deny(self, bare_jid: str) -> None:
+        """Refuse a subscription request."""
+        self._answer_request(bare_jid, False)
+
+    def _answer_request(self, bare_jid: str, accept: bool) -> None:
+        jid = self._bare(bare_jid)
+        client = self._online_client()
+        if jid is None or client is None:
+            return
+        if accept:
+            client.approve(jid)
+        else:
+            client.deny(jid)
+        self._flush()
+        self.requests.pop(str(jid), None)
+        self._emit("roster")
+
+    # -- storage ------------------------------------------------------------------
+    def _reset_data(self) -> None:
+        self.contacts = {}
+        self.conversations = {}
+        self.requests = {}
+        self.own_jid = None
+        self.active = None
+
+    def _use_storage(self, account: str, trusted: bool) -> None:
+        key = (account, trusted)
+        if self._storage is not None and self._storage_key == key:
+            return  # a retry: same account, same storage, keep what we have
+        if self._storage is not None and self._storage_key and not self._storage_key[1]:
+            self._storage.destroy()  # switching away from an untrusted session
+        self._reset_data()
+        storage = self.platform.open_storage(account, trusted)
+        self._storage = storage
+        self._storage_key = key
+        if trusted:
+            storage.all(ROSTER_STORE, lambda result: self._loaded_roster(storage, result))
+            storage.all(MESSAGES_STORE, lambda result: self._loaded_messages(storage, result))
+
+    def _loaded_roster(self, storage: Storage, result: object) -> None:
+        if storage is not self._storage or self._roster_from_server:
+            return  # logged out meanwhile, or the server's roster is newer
+        for value in _values(result):
+            if "jid" in value:
+                contact = Contact.from_store(value)
+                self.contacts.setdefault(contact.jid, contact)
+        self._emit("roster")
+
+    def _loaded_messages(self, storage: Storage, result: object) -> None:
+        if storage is not self._storage:
+            return
+        for value in _values(result):
+            bare = value.get("jid")
+            stored = value.get("messages")
+            if not isinstance(bare, str) or not isinstance(stored, list):
+                continue
+            conversation = self._conversation(bare)
+            live_ids = {m.id for m in conversation.messages if m.id is not None}
+            history = [
+                Message.from_store(bare, v)
+                for v in stored
+                if isinstance(v, dict) and (v.get("id") is None or v.get("id") not in live_ids)
+            ]
+            if history:
+                conversation.messages[:0] = history
+                self._emit("messages", bare, history)
+
+    def _conversation(self, bare: str) -> Conversation:
+        conversation = self.conversations.get(bare)
+        if conversation is None:
+            conversation = self.conversations[bare] = Conversation(bare)
+        return conversation
+
+    def _store_conversation(self, conversation: Conversation) -> None:
+        if self._storage is not None:
+            self._storage.put(MESSAGES_STORE, conversation.jid, conversation.to_store())

@@ -1,0 +1,84 @@
+"""What `ChatApp` needs from its platform, as typing Protocols.
+
+CPython/mypy only: this module imports `typing` at run time, so it is
+excluded from the browser bundle and imported elsewhere only under
+`if TYPE_CHECKING:`. `roost.platform.BrowserPlatform` implements `Platform`;
+tests implement it in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from roost.xmpp.element import Element
+from roost.xmpp.errors import NetworkError
+
+
+class Connection(Protocol):
+    """One WebSocket carrying RFC 7395 frames."""
+
+    def send(self, text: str) -> None: ...
+
+    def close(self) -> None:
+        """Close the socket; `on_close(None)` follows (possibly later)."""
+
+
+class Storage(Protocol):
+    """Callback-style key/value stores ("roster", "messages", "meta").
+
+    Callbacks may run later, never assume they ran inside the call.
+    `all` gives a dict key → value. Values are JSON-like data.
+    """
+
+    def get(self, store: str, key: object, cb: Callable[[object], None]) -> None: ...
+
+    def put(
+        self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
+    ) -> None: ...
+
+    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None: ...
+
+    def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None: ...
+
+    def destroy(self, cb: Callable[[], None] | None = None) -> None: ...
+
+
+class Platform(Protocol):
+    """Everything the app may do to the outside world."""
+
+    config: dict[str, object]
+
+    def connect(
+        self,
+        url: str,
+        on_open: Callable[[], None],
+        on_frame: Callable[[str], None],
+        on_close: Callable[[NetworkError | None], None],
+    ) -> Connection:
+        """Open a WebSocket. `on_close(None)` after a clean close, else a NetworkError."""
+
+    def parse(self, text: str) -> Element:
+        """One frame to an Element; raises `XmlError`."""
+
+    def pbkdf2(
+        self,
+        hash_name: str,
+        password: bytes,
+        salt: bytes,
+        iterations: int,
+        on_done: Callable[[bytes], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        """PBKDF2-HMAC with hashlib's hash names ("sha1", "sha256")."""
+
+    def random_bytes(self, n: int) -> bytes: ...
+
+    def open_storage(self, account: str, trusted: bool) -> Storage: ...
+
+    def call_later(self, seconds: float, fn: Callable[[], object]) -> Any: ...
+
+    def cancel(self, handle: Any) -> None: ...
+
+    def now(self) -> float:
+        """Seconds since the epoch."""

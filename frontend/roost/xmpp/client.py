@@ -1,0 +1,395 @@
+"""`XmppClient`: the sans-I/O façade the app drives (see docs/architecture.md).
+
+Frames in (`receive`), frames out (`take_output`), events back. Negotiation
+is `ClientStream`'s; this module handles stanzas once bound: IQ tracking by
+id (responses are matched to the request *and* its addressee), the roster
+(RFC 6121 §2), presence and subscriptions (§3-4), and chat messages (§5).
+
+Security (docs SECURITY.md): roster pushes are accepted only with no `from`
+or from our own account; everything else is dropped and answered with
+`service-unavailable`, which is what RFC 6121 §2.1.6 asks for.
+"""
+
+from __future__ import annotations
+
+from roost.xmpp import ns
+from roost.xmpp.element import Element
+from roost.xmpp.errors import JidError, XmppError
+from roost.xmpp.events import (
+    ChatMessage,
+    ChatReceived,
+    Dropped,
+    MessageFailed,
+    Online,
+    PresenceChanged,
+    RosterChanged,
+    RosterItem,
+    RosterLoaded,
+    SubscriptionChanged,
+    SubscriptionRequest,
+)
+from roost.xmpp.jid import JID
+from roost.xmpp.stamps import parse_datetime
+from roost.xmpp.stream import CLOSED, CLOSING, READY, ClientStream, stanza_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from roost.xmpp.events import Record
+
+    ResponseHandler = Callable[[Element], list[Record]]
+
+SHOWS = ("away", "chat", "dnd", "xa")
+SUBSCRIPTIONS = ("none", "to", "from", "both", "remove")
+_MESSAGE_TYPES = ("chat", "normal")
+
+
+def _as_jid(value: JID | str) -> JID:
+    return value if isinstance(value, JID) else JID.parse(value)
+
+
+def parse_roster_item(item: Element) -> RosterItem:
+    """A `RosterItem` from `<item/>`; raises `JidError` for a bad `jid`."""
+    jid_text = item.get("jid")
+    if not jid_text:
+        raise JidError("roster item without jid")
+    subscription = item.get("subscription") or "none"
+    if subscription not in SUBSCRIPTIONS:
+        subscription = "none"
+    ask = item.get("ask")
+    return RosterItem(
+        JID.parse(jid_text).bare,
+        item.get("name") or None,
+        subscription,
+        "subscribe" if ask == "subscribe" else None,
+        [g.text for g in item.find_all("group", ns.ROSTER) if g.text],
+    )
+
+
+class XmppClient:
+    """One XMPP session: login, roster, presence, chat. See the module docstring."""
+
+    __slots__ = ("_online", "_pending", "_stream", "roster")
+
+    def __init__(
+        self,
+        jid: JID | str,
+        password: str,
+        secure: bool = False,
+        *,
+        random_bytes: Callable[[int], bytes],
+        mechanisms: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
+        """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed."""
+        self._stream = ClientStream(_as_jid(jid), password, secure, random_bytes, mechanisms)
+        self._online = False
+        # id → (addressee or None for our own account, handler of the response)
+        self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
+        self.roster: dict[JID, RosterItem] = {}
+
+    # -- state --------------------------------------------------------------
+    @property
+    def jid(self) -> JID:
+        """The login JID; after `Online`, the bound full JID."""
+        return self._stream.jid
+
+    @property
+    def state(self) -> str:
+        """The `ClientStream` state (idle, opening, …, ready, closing, closed)."""
+        return self._stream.state
+
+    @property
+    def online(self) -> bool:
+        return self._online and self._stream.state == READY
+
+    # -- driving ------------------------------------------------------------
+    def start(self) -> None:
+        """Queue the opening `<open/>`; call once the WebSocket is open."""
+        self._stream.start()
+
+    def receive(self, element: Element) -> list[Record]:
+        """Handle one parsed frame; return what happened. Never raises on bad input."""
+        stream = self._stream
+        if self._online and element.ns == ns.CLIENT and stream.state in (READY, CLOSING):
+            try:
+                return self._on_stanza(element)
+            except XmppError as exc:
+                # A malformed stanza is the sender's problem, not the stream's.
+                return [Dropped(f"malformed <{element.name}/>: {exc}")]
+        was_ready = stream.state == READY
+        events = stream.receive(element)
+        if not was_ready and stream.state == READY:
+            events.extend(self._go_online())
+        if stream.state == CLOSED:
+            self._online = False
+            self._pending.clear()
+        return events
+
+    def provide_salted_password(self, salted: bytes) -> list[Record]:
+        """Answer a `NeedSaltedPassword` event with PBKDF2's output."""
+        return self._stream.provide_salted_password(salted)
+
+    def take_output(self) -> list[str]:
+        """Serialised frames to send, oldest first; drains the queue."""
+        output = self._stream.output
+        frames = [element.to_xml() for element in output]
+        del output[:]
+        return frames
+
+    def close(self) -> None:
+        """Queue `<close/>`. `Closed(None)` follows when the server answers."""
+        self._stream.close()
+
+    # -- sending --------------------------------------------------------------
+    def _send(self, element: Element) -> None:
+        if not self.online:
+            raise RuntimeError(f"Expected an online session, got state {self.state!r}")
+        self._stream.send(element)
+
+    def _iq(
+        self, iq_type: str, payload: Element, handler: ResponseHandler, to: JID | None = None
+    ) -> str:
+        iq_id = self._stream.new_id()
+        iq = Element("iq", ns.CLIENT, {"type": iq_type, "id": iq_id})
+        if to is not None:
+            iq.attrs["to"] = str(to)
+        iq.append(payload)
+        self._send(iq)
+        self._pending[iq_id] = (to, handler)
+        return iq_id
+
+    def send_chat(self, to: JID | str, body: str) -> str:
+        """Send a chat message; returns its id (also sent as XEP-0359 origin-id)."""
+        msg_id = self._stream.new_id()
+        message = Element(
+            "message", ns.CLIENT, {"type": "chat", "to": str(_as_jid(to)), "id": msg_id}
+        )
+        message.add("body", text=body)
+        message.add("origin-id", ns.SID, {"id": msg_id})
+        self._send(message)
+        return msg_id
+
+    def send_presence(
+        self, show: str | None = None, status: str | None = None, available: bool = True
+    ) -> None:
+        """Broadcast our presence; `show` is None or one of away/chat/dnd/xa."""
+        presence = Element("presence", ns.CLIENT)
+        if not available:
+            presence.attrs["type"] = "unavailable"
+        elif show is not None:
+            if show not in SHOWS:
+                raise ValueError("show must be one of " + ", ".join(SHOWS))
+            presence.add("show", text=show)
+        if status:
+            presence.add("status", text=status)
+        self._send(presence)
+
+    def _presence_to(self, jid: JID | str, kind: str) -> JID:
+        bare = _as_jid(jid).bare
+        self._send(Element("presence", ns.CLIENT, {"type": kind, "to": str(bare)}))
+        return bare
+
+    def subscribe(self, jid: JID | str) -> None:
+        """Ask to see `jid`'s presence."""
+        self._presence_to(jid, "subscribe")
+
+    def approve(self, jid: JID | str) -> None:
+        """Let `jid` see our presence.
+
+        Also asks for theirs when we don't have it yet and haven't asked:
+        in a chat app a one-way subscription is almost never what a person
+        means by "accept".
+        """
+        bare = self._presence_to(jid, "subscribed")
+        item = self.roster.get(bare)
+        has_theirs = item is not None and (item.subscription in ("to", "both") or item.ask)
+        if not has_theirs:
+            self._presence_to(bare, "subscribe")
+
+    def deny(self, jid: JID | str) -> None:
+        """Refuse (or revoke) `jid`'s subscription to our presence."""
+        self._presence_to(jid, "unsubscribed")
+
+    def unsubscribe(self, jid: JID | str) -> None:
+        """Stop seeing `jid`'s presence."""
+        self._presence_to(jid, "unsubscribe")
+
+    def set_roster_item(
+        self, jid: JID | str, name: str | None = None, groups: list[str] | None = None
+    ) -> str:
+        """Add or update a roster item (RFC 6121 §2.3); the server pushes the change."""
+        query = Element("query", ns.ROSTER)
+        item = query.add("item", attrs={"jid": str(_as_jid(jid).bare)})
+        if name:
+            item.attrs["name"] = name
+        for group in groups or ():
+            item.add("group", text=group)
+        return self._iq("set", query, _ignore_response)
+
+    def remove_roster_item(self, jid: JID | str) -> str:
+        """Remove a roster item (RFC 6121 §2.5), which also cancels subscriptions."""
+        query = Element("query", ns.ROSTER)
+        query.add("item", attrs={"jid": str(_as_jid(jid).bare), "subscription": "remove"})
+        return self._iq("set", query, _ignore_response)
+
+    # -- receiving --------------------------------------------------------------
+    def _go_online(self) -> list[Record]:
+        self._online = True
+        # RFC 6121 §2.2 then §4.2: roster first, then initial presence, so the
+        # presences the server sends back meet a known roster.
+        self._iq("get", Element("query", ns.ROSTER), self._on_roster_result)
+        self.send_presence()
+        return [Online(self.jid)]
+
+    def _sender(self, stanza: Element) -> JID | None:
+        text = stanza.get("from")
+        return None if text is None else JID.parse(text)
+
+    def _is_own_account(self, sender: JID | None) -> bool:
+        # No `from` means the server on behalf of our account.
+        own = self.jid
+        return sender is None or sender == own.bare or sender == own
+
+    def _on_stanza(self, stanza: Element) -> list[Record]:
+        if stanza.name == "iq":
+            return self._on_iq(stanza)
+        if stanza.name == "message":
+            return self._on_message(stanza)
+        if stanza.name == "presence":
+            return self._on_presence(stanza)
+        return []
+
+    def _on_iq(self, iq: Element) -> list[Record]:
+        iq_type = iq.get("type")
+        iq_id = iq.get("id")
+        sender = self._sender(iq)
+        if iq_type in ("result", "error"):
+            # Never answer a response (RFC 6120 §8.2.3), whatever it is.
+            pending = self._pending.get(iq_id) if iq_id else None
+            if pending is None:
+                return [Dropped("response to an unknown iq id")]
+            to, handler = pending
+            ok = self._is_own_account(sender) if to is None else sender == to
+            if not ok:
+                # Someone else guessing our id: keep waiting for the real answer.
+                return [Dropped(f"iq response from {sender}, expected {to}")]
+            del self._pending[iq_id]  # type: ignore[arg-type]
+            return handler(iq)
+        if iq_type not in ("get", "set") or not iq_id:
+            return [Dropped("iq without a valid type or id")]
+        if len(iq.children) != 1:
+            self._reply_error(iq, "bad-request", "modify")
+            return [Dropped("iq request without exactly one child")]
+        payload = iq.children[0]
+        if iq_type == "set" and payload.name == "query" and payload.ns == ns.ROSTER:
+            return self._on_roster_push(iq, payload, sender)
+        if iq_type == "get" and payload.name == "ping" and payload.ns == ns.PING:
+            self._reply_result(iq)
+            return []
+        self._reply_error(iq, "service-unavailable")
+        return []
+
+    def _reply_result(self, iq: Element) -> None:
+        reply = Element("iq", ns.CLIENT, {"type": "result", "id": iq.get("id") or ""})
+        if iq.get("from"):
+            reply.attrs["to"] = iq.attrs["from"]
+        self._stream.send(reply)
+
+    def _reply_error(self, iq: Element, condition: str, error_type: str = "cancel") -> None:
+        reply = Element("iq", ns.CLIENT, {"type": "error", "id": iq.get("id") or ""})
+        if iq.get("from"):
+            reply.attrs["to"] = iq.attrs["from"]
+        error = reply.add("error", attrs={"type": error_type})
+        error.add(condition, ns.STANZAS)
+        self._stream.send(reply)
+
+    def _on_roster_result(self, iq: Element) -> list[Record]:
+        if iq.get("type") != "result":
+            return []
+        query = iq.find("query", ns.ROSTER)
+        items: list[RosterItem] = []
+        for element in [] if query is None else query.find_all("item", ns.ROSTER):
+            try:
+                item = parse_roster_item(element)
+            except JidError:
+                continue  # one bad entry shouldn't cost the whole roster
+            if item.subscription != "remove":
+                items.append(item)
+        self.roster = {item.jid: item for item in items}
+        return [RosterLoaded(items)]
+
+    def _on_roster_push(self, iq: Element, query: Element, sender: JID | None) -> list[Record]:
+        if not self._is_own_account(sender):
+            # CVE-2017-5589 family: anyone can send us an iq that looks like a push.
+            self._reply_error(iq, "service-unavailable")
+            return [Dropped(f"roster push from {sender}")]
+        elements = query.find_all("item", ns.ROSTER)
+        if len(elements) != 1:
+            self._reply_error(iq, "bad-request", "modify")
+            return [Dropped("roster push without exactly one item")]
+        try:
+            item = parse_roster_item(elements[0])
+        except JidError:
+            self._reply_error(iq, "bad-request", "modify")
+            return [Dropped("roster push with a bad jid")]
+        if item.subscription == "remove":
+            self.roster.pop(item.jid, None)
+        else:
+            self.roster[item.jid] = item
+        self._reply_result(iq)
+        return [RosterChanged(item)]
+
+    def _on_message(self, message: Element) -> list[Record]:
+        msg_type = message.get("type") or "normal"
+        if msg_type == "error":
+            return [MessageFailed(message.get("id"), stanza_error(message))]
+        if msg_type not in _MESSAGE_TYPES:
+            return []  # groupchat/headline: not handled by the core yet
+        body = message.find_text("body", ns.CLIENT)
+        if body is None:
+            return []  # chat states, receipts, ...: not handled yet
+        sender = self._sender(message) or self.jid.bare
+        to_text = message.get("to")
+        delay = message.find("delay", ns.DELAY)
+        stamp_text = None if delay is None else delay.get("stamp")
+        chat = ChatMessage(
+            message.get("id"),
+            sender,
+            None if to_text is None else JID.parse(to_text),
+            body,
+            msg_type,
+            message.find_text("thread", ns.CLIENT) or None,
+            None if stamp_text is None else parse_datetime(stamp_text),
+        )
+        return [ChatReceived(chat)]
+
+    def _on_presence(self, presence: Element) -> list[Record]:
+        sender = self._sender(presence)
+        if sender is None:
+            return []
+        kind = presence.get("type")
+        status = presence.find_text("status", ns.CLIENT) or None
+        if kind is None or kind == "unavailable":
+            show = presence.find_text("show", ns.CLIENT)
+            priority = 0
+            priority_text = presence.find_text("priority", ns.CLIENT)
+            if priority_text:
+                try:
+                    priority = max(-128, min(127, int(priority_text)))
+                except ValueError:
+                    pass
+            return [
+                PresenceChanged(
+                    sender, kind is None, show if show in SHOWS else None, status, priority
+                )
+            ]
+        if kind == "subscribe":
+            return [SubscriptionRequest(sender.bare, status)]
+        if kind in ("subscribed", "unsubscribe", "unsubscribed"):
+            return [SubscriptionChanged(sender.bare, kind)]
+        return []  # probe (server's job), error: nothing to report
+
+
+def _ignore_response(iq: Element) -> list[Record]:
+    return []

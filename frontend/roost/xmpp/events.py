@@ -1,0 +1,197 @@
+"""What `XmppClient.receive()` reports, and the records those events carry.
+
+Plain classes with `__slots__` (no dataclasses: Brython import cost). `Record`
+gives them value equality and a readable repr, which transcript tests rely on.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from roost.xmpp.errors import StanzaError, XmppError
+    from roost.xmpp.jid import JID
+
+
+class Record:
+    """Value equality and repr over `__slots__`."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+# -- records ----------------------------------------------------------------
+
+
+class RosterItem(Record):
+    """One roster entry (RFC 6121 §2.1.2). `subscription` is none/to/from/both/remove."""
+
+    __slots__ = ("ask", "groups", "jid", "name", "subscription")
+
+    def __init__(
+        self,
+        jid: JID,
+        name: str | None = None,
+        subscription: str = "none",
+        ask: str | None = None,
+        groups: list[str] | None = None,
+    ) -> None:
+        self.jid = jid
+        self.name = name
+        self.subscription = subscription
+        self.ask = ask
+        self.groups: list[str] = list(groups) if groups else []
+
+
+class ChatMessage(Record):
+    """A received chat/normal message with a body.
+
+    `stamp` is seconds since the epoch from a XEP-0203 `<delay/>`, or None when
+    the message was not delayed (the receiver's clock applies).
+    """
+
+    __slots__ = ("body", "from_jid", "id", "stamp", "thread", "to_jid", "type")
+
+    def __init__(
+        self,
+        id: str | None,
+        from_jid: JID,
+        to_jid: JID | None,
+        body: str,
+        type: str = "normal",
+        thread: str | None = None,
+        stamp: float | None = None,
+    ) -> None:
+        self.id = id
+        self.from_jid = from_jid
+        self.to_jid = to_jid
+        self.body = body
+        self.type = type
+        self.thread = thread
+        self.stamp = stamp
+
+
+# -- events -----------------------------------------------------------------
+
+
+class NeedSaltedPassword(Record):
+    """Compute PBKDF2(hash_name, password_utf8, salt, iterations) and pass it to
+    `XmppClient.provide_salted_password()`. `hash_name` is "sha1" or "sha256"."""
+
+    __slots__ = ("hash_name", "iterations", "salt")
+
+    def __init__(self, hash_name: str, salt: bytes, iterations: int) -> None:
+        self.hash_name = hash_name
+        self.salt = salt
+        self.iterations = iterations
+
+
+class Online(Record):
+    """Authenticated and bound as `jid` (a full JID); roster and presence were sent."""
+
+    __slots__ = ("jid",)
+
+    def __init__(self, jid: JID) -> None:
+        self.jid = jid
+
+
+class RosterLoaded(Record):
+    """The full roster, answering our roster get."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[RosterItem]) -> None:
+        self.items = items
+
+
+class RosterChanged(Record):
+    """A roster push; `item.subscription == "remove"` for removals."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: RosterItem) -> None:
+        self.item = item
+
+
+class PresenceChanged(Record):
+    """Presence of one full JID. `show` is None (plain available) or away/chat/dnd/xa."""
+
+    __slots__ = ("available", "jid", "priority", "show", "status")
+
+    def __init__(
+        self,
+        jid: JID,
+        available: bool,
+        show: str | None = None,
+        status: str | None = None,
+        priority: int = 0,
+    ) -> None:
+        self.jid = jid
+        self.available = available
+        self.show = show
+        self.status = status
+        self.priority = priority
+
+
+class SubscriptionRequest(Record):
+    """`jid` (bare) asks to see our presence."""
+
+    __slots__ = ("jid", "status")
+
+    def __init__(self, jid: JID, status: str | None = None) -> None:
+        self.jid = jid
+        self.status = status
+
+
+class SubscriptionChanged(Record):
+    """`kind` is subscribed, unsubscribe or unsubscribed, from `jid` (bare)."""
+
+    __slots__ = ("jid", "kind")
+
+    def __init__(self, jid: JID, kind: str) -> None:
+        self.jid = jid
+        self.kind = kind
+
+
+class ChatReceived(Record):
+    __slots__ = ("message",)
+
+    def __init__(self, message: ChatMessage) -> None:
+        self.message = message
+
+
+class MessageFailed(Record):
+    """A message we sent (by id) bounced with an error."""
+
+    __slots__ = ("error", "id")
+
+    def __init__(self, id: str | None, error: StanzaError) -> None:
+        self.id = id
+        self.error = error
+
+
+class Dropped(Record):
+    """A stanza was refused as forged or malformed; `reason` is for developers."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class Closed(Record):
+    """The stream is over. `error` is None for an orderly close."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: XmppError | None = None) -> None:
+        self.error = error

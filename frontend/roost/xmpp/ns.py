@@ -1,0 +1,16 @@
+"""XML namespaces used by the core (module-level strings: no enum at run time)."""
+
+from __future__ import annotations
+
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"  # RFC 7395 <open/>, <close/>
+STREAMS = "http://etherx.jabber.org/streams"  # <features/>, <error/>
+STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+SESSION = "urn:ietf:params:xml:ns:xmpp-session"  # RFC 3921, obsolete but still advertised
+CLIENT = "jabber:client"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+ROSTER = "jabber:iq:roster"
+PING = "urn:xmpp:ping"  # XEP-0199
+DELAY = "urn:xmpp:delay"  # XEP-0203
+SID = "urn:xmpp:sid:0"  # XEP-0359

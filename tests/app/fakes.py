@@ -1,0 +1,280 @@
+"""An in-memory platform and a scripted XMPP server for ChatApp tests.
+
+Nothing here stands in for the code under test: the app, the XmppClient and
+the SCRAM exchange are the real ones. The server speaks real RFC 7395 frames
+and checks the SCRAM proof with CPython's hmac (tests/xmpp/support.py).
+Network, storage and PBKDF2 completions are queued as tasks and run by
+`FakePlatform.run()`, as an event loop would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+
+from roost.xmpp.element import Element
+from roost.xmpp.errors import NetworkError
+from roost.xmpp.xmlparse import parse_xml
+
+from tests.xmpp.support import ScramServer, b64, features, mechanisms
+
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+DOMAIN = "example.org"
+
+
+class FakeStorage:
+    """Same surface as the platform's storage; callbacks run as tasks."""
+
+    def __init__(self, platform: FakePlatform, account: str, trusted: bool) -> None:
+        self.platform = platform
+        self.account = account
+        self.trusted = trusted
+        self.data: dict[str, dict[object, object]] = {"roster": {}, "messages": {}, "meta": {}}
+        self.destroyed = False
+
+    def _later(self, cb: Callable[..., None] | None, *args: object) -> None:
+        if cb is not None:
+            self.platform.tasks.append(lambda: cb(*args))
+
+    def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
+        self._later(cb, self.data[store].get(key))
+
+    def put(
+        self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
+    ) -> None:
+        self.data[store][key] = value
+        self._later(cb)
+
+    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
+        self._later(cb, dict(self.data[store]))
+
+    def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
+        self.data[store].pop(key, None)
+        self._later(cb)
+
+    def destroy(self, cb: Callable[[], None] | None = None) -> None:
+        for data in self.data.values():
+            data.clear()
+        self.destroyed = True
+        self._later(cb)
+
+
+class FakeConnection:
+    def __init__(
+        self,
+        platform: FakePlatform,
+        server: FakeServer | None,
+        on_open: Callable[[], None],
+        on_frame: Callable[[str], None],
+        on_close: Callable[[NetworkError | None], None],
+    ) -> None:
+        self.platform = platform
+        self.server = server
+        self.on_frame = on_frame
+        self.on_close = on_close
+        self.sent: list[str] = []
+        self.closed = False
+        if server is None:  # nothing listening
+            platform.tasks.append(lambda: self._finish(NetworkError(False, "refused")))
+        else:
+            server.attach(self)
+            platform.tasks.append(on_open)
+
+    def send(self, text: str) -> None:
+        assert not self.closed, "send after close"
+        self.sent.append(text)
+        assert self.server is not None
+        self.server.handle(parse_xml(text))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.platform.tasks.append(lambda: self._finish(None))
+        self.closed = True
+
+    def deliver(self, frame: str) -> None:
+        """The server sends `frame` (arrives when tasks run)."""
+        self.platform.tasks.append(lambda: None if self.closed else self.on_frame(frame))
+
+    def drop(self) -> None:
+        """The network dies."""
+        self.closed = True
+        self.platform.tasks.append(lambda: self._finish(NetworkError(True, "reset")))
+
+    def _finish(self, error: NetworkError | None) -> None:
+        self.closed = True
+        self.on_close(error)
+
+
+class FakeServer:
+    """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence, messages."""
+
+    def __init__(self, users: dict[str, str], rosters: dict[str, list[str]] | None = None) -> None:
+        self.users = users
+        self.rosters = rosters or {}
+        # Frames the server sends right after the client's initial presence.
+        self.presences: list[str] = []
+        self.received: list[Element] = []  # every stanza from the client
+        self.connection: FakeConnection | None = None
+        self.connections = 0
+        self.user = ""
+        self.full = ""
+        self._scram: ScramServer | None = None
+        self._authed = False
+
+    def attach(self, connection: FakeConnection) -> None:
+        """A new WebSocket: a new, unauthenticated stream."""
+        self.connection = connection
+        self.connections += 1
+        self._authed = False
+        self._scram = None
+
+    def send(self, frame: str) -> None:
+        assert self.connection is not None
+        self.connection.deliver(frame)
+
+    def handle(self, element: Element) -> None:
+        if element.ns == FRAMING:
+            if element.name == "open":
+                assert element.get("to") == DOMAIN
+                self.send(f'<open xmlns="{FRAMING}" from="{DOMAIN}" id="x" version="1.0"/>')
+                if self._authed:
+                    self.send(features('<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>'))
+                else:
+                    self.send(features(mechanisms("SCRAM-SHA-1", "SCRAM-SHA-256")))
+            elif element.name == "close":
+                self.send(f'<close xmlns="{FRAMING}"/>')
+            return
+        if element.ns == SASL:
+            self._sasl(element)
+            return
+        self.received.append(element)
+        if element.name == "iq":
+            self._iq(element)
+        elif element.name == "presence" and element.get("type") is None and not element.get("to"):
+            for frame in self.presences:
+                self.send(frame)
+
+    def _sasl(self, element: Element) -> None:
+        data = base64.b64decode(element.text) if element.text else b""
+        if element.name == "auth":
+            assert element.get("mechanism") == "SCRAM-SHA-256"
+            self.user = data.split(b",")[2][2:].decode()
+            password = self.users.get(self.user, "\x00no such user")
+            self._scram = ScramServer(self.user, password)
+            self.send(f'<challenge xmlns="{SASL}">{b64(self._scram.first(data))}</challenge>')
+        elif element.name == "response":
+            assert self._scram is not None
+            try:
+                final = self._scram.final(data)
+            except AssertionError:
+                self.send(f'<failure xmlns="{SASL}"><not-authorized/></failure>')
+                return
+            self._authed = True
+            self.send(f'<success xmlns="{SASL}">{b64(final)}</success>')
+
+    def _iq(self, iq: Element) -> None:
+        iq_id = iq.get("id")
+        bind = iq.find("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+        if bind is not None:
+            self.full = f"{self.user}@{DOMAIN}/{bind.find_text('resource')}"
+            self.send(
+                f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
+                f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{self.full}</jid></bind></iq>'
+            )
+            return
+        query = iq.find("query", "jabber:iq:roster")
+        if query is not None and iq.get("type") == "get":
+            items = "".join(self.rosters.get(self.user, []))
+            self.send(
+                f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}">'
+                f'<query xmlns="jabber:iq:roster">{items}</query></iq>'
+            )
+        elif query is not None and iq.get("type") == "set":
+            item = query.children[0]
+            self.send(
+                f'<iq xmlns="jabber:client" type="set" id="push-{iq_id}" to="{self.full}">'
+                f'<query xmlns="jabber:iq:roster">{item.to_xml("jabber:iq:roster")}</query></iq>'
+            )
+            self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}"/>')
+
+    def stanzas(self, name: str) -> list[Element]:
+        return [e for e in self.received if e.name == name]
+
+
+class FakePlatform:
+    """The platform surface of docs/architecture.md, in memory."""
+
+    def __init__(self, server: FakeServer | None, config: dict[str, object] | None = None) -> None:
+        self.server = server
+        self.config: dict[str, object] = {
+            "websocket_url": "ws://localhost:5280/xmpp-websocket",
+            "default_domain": DOMAIN,
+        }
+        self.config.update(config or {})
+        self.tasks: list[Callable[[], object]] = []
+        self.connections: list[FakeConnection] = []
+        self.databases: dict[str, FakeStorage] = {}  # trusted, survive "reloads"
+        self.storages: list[FakeStorage] = []
+        self.clock = 1_700_000_000.0
+        self.pbkdf2_calls = 0
+        self._random = 0
+
+    def run(self) -> None:
+        """Run queued tasks (and those they queue) until none are left."""
+        for _ in range(10_000):
+            if not self.tasks:
+                return
+            self.tasks.pop(0)()
+        raise AssertionError("tasks never settle")
+
+    def connect(
+        self,
+        url: str,
+        on_open: Callable[[], None],
+        on_frame: Callable[[str], None],
+        on_close: Callable[[NetworkError | None], None],
+    ) -> FakeConnection:
+        conn = FakeConnection(self, self.server, on_open, on_frame, on_close)
+        self.connections.append(conn)
+        return conn
+
+    def parse(self, text: str) -> Element:
+        return parse_xml(text)
+
+    def pbkdf2(
+        self,
+        hash_name: str,
+        password: bytes,
+        salt: bytes,
+        iterations: int,
+        on_done: Callable[[bytes], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self.pbkdf2_calls += 1
+        result = hashlib.pbkdf2_hmac(hash_name, password, salt, iterations)
+        self.tasks.append(lambda: on_done(result))
+
+    def random_bytes(self, n: int) -> bytes:
+        self._random += 1
+        return hashlib.sha256(b"%d" % self._random).digest()[:n].ljust(n, b"\x00")
+
+    def open_storage(self, account: str, trusted: bool) -> FakeStorage:
+        if trusted:
+            storage = self.databases.setdefault(account, FakeStorage(self, account, True))
+            storage.destroyed = False
+        else:
+            storage = FakeStorage(self, account, False)
+        self.storages.append(storage)
+        return storage
+
+    def call_later(self, seconds: float, fn: Callable[[], object]) -> int:
+        self.tasks.append(fn)
+        return len(self.tasks)
+
+    def cancel(self, handle: object) -> None:
+        pass
+
+    def now(self) -> float:
+        return self.clock

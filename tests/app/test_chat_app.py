@@ -1,0 +1,420 @@
+"""ChatApp end to end over the fake platform and the scripted server (tests/app/fakes.py)."""
+
+from __future__ import annotations
+
+import pytest
+from roost.app import ChatApp
+from roost.app.chat import is_secure_url
+from roost.app.events import Emitter
+from roost.xmpp.errors import NetworkError
+
+from tests.app.fakes import FakePlatform, FakeServer
+
+ROSTER = {
+    "alice": [
+        '<item jid="bob@example.org" name="Bob" subscription="both"/>',
+        '<item jid="carol@example.org" subscription="to"/>',
+    ]
+}
+WRONG = "Wrong address or password."
+
+
+class Recorder:
+    """Subscribes to every app event and keeps them in order."""
+
+    NAMES = ("state", "roster", "contact", "messages", "message", "request", "notice")
+
+    def __init__(self, app: ChatApp) -> None:
+        self.events: list[tuple[object, ...]] = []
+        for name in self.NAMES:
+            app.on(name, lambda *args, name=name: self.events.append((name, *args)))
+
+    def named(self, name: str) -> list[tuple[object, ...]]:
+        return [e[1:] for e in self.events if e[0] == name]
+
+    def states(self) -> list[tuple[object, ...]]:
+        return self.named("state")
+
+
+def setup(**config: object) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
+    server = FakeServer({"alice": "s3cret", "bob": "b0b"}, ROSTER)
+    platform = FakePlatform(server, config)
+    app = ChatApp(platform)
+    return server, platform, app, Recorder(app)
+
+
+def logged_in(trusted: bool = False) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
+    server, platform, app, rec = setup()
+    app.login("alice", "s3cret", trusted)
+    platform.run()
+    assert app.state == "online", rec.events
+    return server, platform, app, rec
+
+
+def test_login_success() -> None:
+    server, platform, app, rec = setup()
+    app.login("alice", "s3cret", False)
+    assert app.state == "connecting"
+    platform.run()
+    assert rec.states() == [("connecting", ""), ("online", "")]
+    assert app.own_jid == "alice@example.org"
+    assert server.full.startswith("alice@example.org/roost-")
+    assert platform.pbkdf2_calls == 1
+    assert sorted(app.contacts) == ["bob@example.org", "carol@example.org"]
+    assert app.contacts["bob@example.org"].display_name == "Bob"
+    assert app.contacts["carol@example.org"].display_name == "carol@example.org"
+    assert ("roster",) in rec.events
+    # Initial presence went out after the roster request.
+    names = [(e.name, e.get("type")) for e in server.received]
+    assert names == [("iq", "set"), ("iq", "get"), ("presence", None)]
+    assert not app.trusted
+
+
+def test_wrong_password() -> None:
+    _server, platform, app, rec = setup()
+    app.login("alice@example.org", "nope", False)
+    platform.run()
+    assert app.state == "error"
+    assert rec.states()[-1] == ("error", WRONG)
+    assert platform.connections[0].closed
+    assert platform.connections[0].sent[-1] == (
+        '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>'
+    )
+
+
+def test_bad_address_and_missing_domain() -> None:
+    _, platform, app, rec = setup()
+    app.login("not an address", "x", False)
+    assert rec.states() == [
+        ("error", "That address doesn't look right. It should look like name@example.org.")
+    ]
+    assert platform.connections == []
+    _, platform, app, rec = setup(default_domain="")
+    app.login("alice", "x", False)
+    assert app.state == "error" and platform.connections == []
+
+
+def test_server_unreachable() -> None:
+    platform = FakePlatform(None)
+    app = ChatApp(platform)
+    rec = Recorder(app)
+    app.login("alice", "s3cret", False)
+    platform.run()
+    assert rec.states() == [
+        ("connecting", ""),
+        ("error", "Can't reach the server. Check your connection and try again."),
+    ]
+
+
+def test_presence_aggregation() -> None:
+    server, platform, app, rec = setup()
+    server.presences = [
+        '<presence xmlns="jabber:client" from="bob@example.org/phone"><show>away</show>'
+        "<status>On the bus</status></presence>",
+        '<presence xmlns="jabber:client" from="bob@example.org/laptop">'
+        "<priority>5</priority><status>Working</status></presence>",
+        '<presence xmlns="jabber:client" from="stranger@example.org/x"/>',  # not in roster
+        '<presence xmlns="jabber:client" from="alice@example.org/other"/>',  # our other device
+    ]
+    app.login("alice", "s3cret", False)
+    platform.run()
+    bob = app.contacts["bob@example.org"]
+    assert (bob.show, bob.status) == ("online", "Working")  # priority 5 wins
+    assert app.contacts["carol@example.org"].show == "offline"
+    assert rec.named("contact").count(("bob@example.org",)) == 2
+    assert "stranger@example.org" not in app.contacts
+
+    server.send(
+        '<presence xmlns="jabber:client" type="unavailable" from="bob@example.org/laptop"/>'
+    )
+    platform.run()
+    assert (bob.show, bob.status) == ("away", "On the bus")
+    server.send(
+        '<presence xmlns="jabber:client" from="bob@example.org/phone"><show>dnd</show></presence>'
+    )
+    platform.run()
+    assert bob.show == "dnd"
+    server.send('<presence xmlns="jabber:client" type="unavailable" from="bob@example.org"/>')
+    platform.run()
+    assert (bob.show, bob.status) == ("offline", None)
+
+
+def test_send_message() -> None:
+    server, platform, app, rec = logged_in()
+    message = app.send_message("bob@example.org", "Hi <b>Bob</b>")
+    assert message is not None
+    platform.run()
+    [sent] = server.stanzas("message")
+    assert sent.get("to") == "bob@example.org" and sent.get("type") == "chat"
+    assert sent.find_text("body") == "Hi <b>Bob</b>"
+    assert sent.get("id") == message.id
+    assert (message.sender, message.outgoing, message.state) == ("alice@example.org", True, "sent")
+    assert message.stamp == platform.clock
+    assert app.conversations["bob@example.org"].messages == [message]
+    assert rec.named("messages") == [("bob@example.org", [message])]
+    assert app.send_message("bob@example.org", "   ") is None  # nothing to send
+
+
+def test_receive_message_and_unread() -> None:
+    server, platform, app, rec = logged_in()
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
+        "<body>Hello Alice</body></message>"
+    )
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b2" from="bob@example.org/phone">'
+        '<body>Earlier</body><delay xmlns="urn:xmpp:delay" stamp="2024-01-01T00:00:00Z"/>'
+        "</message>"
+    )
+    platform.run()
+    conversation = app.conversations["bob@example.org"]
+    first, second = conversation.messages
+    assert (first.id, first.sender, first.body, first.outgoing, first.state) == (
+        "b1",
+        "bob@example.org",
+        "Hello Alice",
+        False,
+        "received",
+    )
+    assert first.stamp == platform.clock
+    assert second.stamp == 1704067200.0
+    assert conversation.unread == 2
+    assert app.open_chat("bob@example.org") is conversation
+    assert conversation.unread == 0
+    server.send(
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/phone">'
+        "<body>Seen at once</body></message>"
+    )
+    platform.run()
+    assert conversation.unread == 0  # the open chat doesn't count unread
+    assert len(rec.named("messages")) == 3
+
+
+def test_bounced_message_is_marked_failed() -> None:
+    server, platform, app, rec = logged_in()
+    message = app.send_message("nobody@example.org", "hello?")
+    assert message is not None
+    server.send(
+        f'<message xmlns="jabber:client" type="error" id="{message.id}" from="nobody@example.org">'
+        '<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        "</error></message>"
+    )
+    platform.run()
+    assert message.state == "failed"
+    assert rec.named("message") == [("nobody@example.org", message)]
+    assert rec.named("notice") == [("That address doesn't exist.",)]
+
+
+def test_subscription_request_approve_and_deny() -> None:
+    server, platform, app, rec = logged_in()
+    server.send(
+        '<presence xmlns="jabber:client" type="subscribe" from="dave@example.org">'
+        "<status>It's Dave</status></presence>"
+    )
+    server.send('<presence xmlns="jabber:client" type="subscribe" from="eve@example.org"/>')
+    platform.run()
+    assert rec.named("request") == [("dave@example.org",), ("eve@example.org",)]
+    assert app.requests == {"dave@example.org": "It's Dave", "eve@example.org": None}
+
+    app.approve("dave@example.org")
+    app.deny("eve@example.org")
+    sent = [(p.get("type"), p.get("to")) for p in server.stanzas("presence") if p.get("to")]
+    assert sent == [
+        ("subscribed", "dave@example.org"),
+        ("subscribe", "dave@example.org"),  # mutual: we ask for theirs too
+        ("unsubscribed", "eve@example.org"),
+    ]
+    assert app.requests == {}
+
+
+def test_add_contact_through_roster_push() -> None:
+    server, platform, app, _rec = logged_in()
+    app.add_contact("dave@example.org", "Dave")
+    platform.run()
+    assert app.contacts["dave@example.org"].display_name == "Dave"
+    sent = [(p.get("type"), p.get("to")) for p in server.stanzas("presence") if p.get("to")]
+    assert sent == [("subscribe", "dave@example.org")]
+    # The server's push was acknowledged with a result.
+    results = [e for e in server.stanzas("iq") if (e.get("id") or "").startswith("push-")]
+    assert [r.get("type") for r in results] == ["result"]
+
+
+def test_forged_roster_push_changes_nothing() -> None:
+    server, platform, app, _rec = logged_in()
+    before = sorted(app.contacts)
+    server.send(
+        '<iq xmlns="jabber:client" type="set" id="evil" from="mallory@evil.example">'
+        '<query xmlns="jabber:iq:roster"><item jid="mallory@evil.example" subscription="both"/>'
+        "</query></iq>"
+    )
+    platform.run()
+    assert sorted(app.contacts) == before
+    [reply] = [e for e in server.stanzas("iq") if e.get("id") == "evil"]
+    assert reply.get("type") == "error"
+
+
+def test_logout_wipes_untrusted_storage_and_password() -> None:
+    _server, platform, app, rec = logged_in()
+    app.send_message("bob@example.org", "bye")
+    platform.run()
+    storage = platform.storages[0]
+    assert not storage.trusted and storage.data["messages"]
+    conn = platform.connections[0]
+    app.logout()
+    assert conn.sent[-2:] == [
+        '<presence xmlns="jabber:client" type="unavailable"/>',
+        '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>',
+    ]
+    platform.run()
+    assert conn.closed
+    assert storage.destroyed and storage.data["messages"] == {}
+    assert app.state == "offline" and rec.states()[-1] == ("offline", "")
+    assert app.contacts == {} and app.conversations == {} and app.own_jid is None
+    app.retry()  # the password is gone: nothing happens
+    assert len(platform.connections) == 1
+
+
+def test_trusted_device_keeps_history_across_sessions() -> None:
+    server, platform, app, _rec = logged_in(trusted=True)
+    assert app.trusted
+    app.send_message("bob@example.org", "remember me")
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
+        "<body>I will</body></message>"
+    )
+    platform.run()
+    app.logout()
+    platform.run()
+    storage = platform.databases["alice@example.org"]
+    assert not storage.destroyed
+    assert set(storage.data["roster"]) == {"bob@example.org", "carol@example.org"}
+    # A new page load: history and contacts come back from storage.
+    server.rosters = {"alice": []}
+    app2 = ChatApp(platform)
+    app2.login("alice@example.org", "s3cret", True)
+    platform.run()
+    bodies = [m.body for m in app2.conversations["bob@example.org"].messages]
+    assert bodies == ["remember me", "I will"]
+    outgoing = app2.conversations["bob@example.org"].messages[0]
+    assert (outgoing.outgoing, outgoing.state, outgoing.sender) == (
+        True,
+        "sent",
+        "alice@example.org",
+    )
+    # The server's (now empty) roster replaces the stored one, in memory and storage.
+    assert app2.contacts == {} and storage.data["roster"] == {}
+    # The password never reaches storage.
+    assert "s3cret" not in repr(storage.data)
+
+
+def test_connection_lost_then_retry() -> None:
+    server, platform, app, rec = logged_in()
+    server.presences = ['<presence xmlns="jabber:client" from="bob@example.org/phone"/>']
+    platform.connections[0].drop()
+    platform.run()
+    assert rec.states()[-1] == ("error", "The connection to the server was lost. Try again.")
+    app.retry()
+    platform.run()
+    assert app.state == "online" and len(platform.connections) == 2
+    assert server.connections == 2
+    assert app.contacts["bob@example.org"].show == "online"
+    assert len(platform.storages) == 1  # same session storage reused
+
+
+def test_stream_error_shows_its_message() -> None:
+    server, platform, app, rec = logged_in()
+    app.contacts["bob@example.org"].resources.clear()
+    server.send(
+        '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
+        '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
+    )
+    platform.run()
+    assert rec.states()[-1] == (
+        "error",
+        "You signed in from somewhere else, so this session was closed.",
+    )
+    assert platform.connections[0].closed
+
+
+def test_unparseable_frame_ends_the_session() -> None:
+    server, platform, app, _rec = logged_in()
+    server.send("<message><!-- comments are not allowed --></message>")
+    platform.run()
+    assert app.state == "error"
+    assert platform.connections[0].sent[-1] == (
+        '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>'
+    )
+
+
+def test_actions_while_offline_give_a_notice() -> None:
+    _, _, app, rec = setup()
+    assert app.send_message("bob@example.org", "hi") is None
+    app.add_contact("bob@example.org")
+    assert rec.named("notice") == [("You're not connected right now.",)] * 2
+
+
+def test_a_raising_subscriber_does_not_break_others() -> None:
+    _server, platform, app, rec = setup()
+    seen: list[str] = []
+
+    def broken(*args: object) -> None:
+        raise ValueError("ui bug")
+
+    app.on("state", broken)
+    app.on("state", lambda state, message: seen.append(state))
+    app.login("alice", "s3cret", False)
+    platform.run()
+    assert seen == ["connecting", "online"]
+    assert ("notice", "Something went wrong while updating the screen.") in rec.events
+
+
+def test_emitter_error_hook_and_off() -> None:
+    errors: list[tuple[str, Exception]] = []
+    emitter = Emitter(lambda name, exc: errors.append((name, exc)))
+    calls: list[object] = []
+
+    def boom(x: object) -> None:
+        raise RuntimeError("boom")
+
+    emitter.on("x", boom)
+    emitter.on("x", calls.append)
+    emitter.emit("x", 1)
+    assert calls == [1] and errors[0][0] == "x"
+    emitter.off("x", calls.append)
+    emitter.off("x", calls.append)  # twice: harmless
+    emitter.emit("x", 2)
+    assert calls == [1]
+    emitter.emit("nobody-listens")
+
+
+def test_late_callbacks_from_an_old_connection_are_ignored() -> None:
+    _server, platform, app, _rec = logged_in()
+    old = platform.connections[0]
+    app.logout()
+    old.on_frame(
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x"><body>late</body>'
+        "</message>"
+    )
+    old.on_close(NetworkError(True))
+    platform.run()
+    assert app.conversations == {} and app.state == "offline"
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("wss://chat.example.org/xmpp-websocket", True),
+        ("WSS://chat.example.org", True),
+        ("ws://localhost:5280/xmpp-websocket", True),
+        ("ws://127.0.0.1/ws", True),
+        ("ws://[::1]:5280/ws", True),
+        ("ws://user@localhost/ws", True),
+        ("ws://chat.example.org/ws", False),
+        ("ws://localhost.evil.example/ws", False),
+        ("ws://evil.example/?localhost", False),
+        ("/xmpp-websocket", False),
+        ("https://chat.example.org/ws", False),
+    ],
+)
+def test_is_secure_url(url: str, secure: bool) -> None:
+    assert is_secure_url(url) is secure

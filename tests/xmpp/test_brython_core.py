@@ -1,0 +1,148 @@
+"""The sans-I/O core under real Brython in Chromium: same frames, same events.
+
+Loose .py files (no build.py bundle), so this checks the code itself runs
+under Brython: records a full login transcript in CPython, replays it in the
+browser with a DOMParser-built Element tree, compares byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from roost.xmpp.client import XmppClient
+from roost.xmpp.xmlparse import parse_xml
+
+from tests.conftest import ROOT, require
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.xmpp.support import (
+    SERVER_OPEN,
+    CountingRandom,
+    ScramServer,
+    b64,
+    element_text,
+    features,
+    mechanisms,
+)
+
+pytestmark = pytest.mark.browser
+BRYTHON = ROOT / ".venv" / "lib" / "python3.11" / "site-packages" / "brython" / "data"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>loading</title>
+<script src="brython.js"></script><script src="brython_stdlib.js"></script></head>
+<body onload="brython()"><pre id="out"></pre>
+<script type="text/python">import brython_replay</script></body></html>"""
+
+
+def record() -> list[dict[str, Any]]:
+    """A login and a few stanzas, as (input, frames out, event reprs) steps."""
+    steps: list[dict[str, Any]] = []
+    client = XmppClient("alice@example.org", "s3cret", False, random_bytes=CountingRandom())
+    server = ScramServer("alice", "s3cret")
+    client.start()
+    steps.append({"op": "start", "out": client.take_output(), "events": []})
+
+    def feed(xml: str) -> list[str]:
+        events = client.receive(parse_xml(xml))
+        out = client.take_output()
+        steps.append({"op": "feed", "xml": xml, "out": out, "events": [repr(e) for e in events]})
+        return out
+
+    feed(SERVER_OPEN)
+    [auth] = feed(features(mechanisms("SCRAM-SHA-1", "SCRAM-SHA-256")))
+    first = server.first(base64.b64decode(element_text(auth)))
+    feed(f'<challenge xmlns="{SASL}">{b64(first)}</challenge>')
+    events = client.provide_salted_password(server.salted)
+    [response] = client.take_output()
+    steps.append(
+        {
+            "op": "salted",
+            "hex": server.salted.hex(),
+            "out": [response],
+            "events": [repr(e) for e in events],
+        }
+    )
+    final = server.final(base64.b64decode(element_text(response)))
+    feed(f'<success xmlns="{SASL}">{b64(final)}</success>')
+    feed(SERVER_OPEN)
+    feed(features('<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>'))
+    feed(
+        '<iq xmlns="jabber:client" type="result" id="0202020202020202">'
+        '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind">'
+        "<jid>alice@example.org/roost-03030303</jid></bind></iq>"
+    )
+    feed(
+        '<iq xmlns="jabber:client" type="result" id="0404040404040404">'
+        '<query xmlns="jabber:iq:roster"><item jid="bob@example.org" name="Bob" '
+        'subscription="both"><group>F</group></item></query></iq>'
+    )
+    feed(
+        '<iq xmlns="jabber:client" type="set" id="evil" from="mallory@evil.example">'
+        '<query xmlns="jabber:iq:roster"><item jid="m@evil.example"/></query></iq>'
+    )
+    feed(
+        '<iq xmlns="jabber:client" type="get" id="p1" from="example.org">'
+        '<ping xmlns="urn:xmpp:ping"/></iq>'
+    )
+    feed(
+        '<presence xmlns="jabber:client" from="bob@example.org/x"><show>away</show>'
+        "<priority>3</priority></presence>"
+    )
+    feed(
+        '<message xmlns="jabber:client" type="chat" id="m1" from="bob@example.org/x">'
+        '<body>hi &lt;b&gt;</body><delay xmlns="urn:xmpp:delay" '
+        'stamp="2002-09-10T23:08:25.5+01:00"/></message>'
+    )
+    feed(
+        '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
+        '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
+    )
+    return steps
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_core_runs_identically_under_brython(tmp_path: Path) -> None:
+    require(Path(CHROMIUM).exists(), "Chromium (apt package chromium)")
+    require((BRYTHON / "brython.js").exists(), "brython (pip, dev extra)")
+    for name in ("brython.js", "brython_stdlib.js"):
+        shutil.copy(BRYTHON / name, tmp_path / name)
+    package = tmp_path / "roost"
+    src = ROOT / "frontend" / "roost"
+    package.mkdir()
+    shutil.copy(src / "__init__.py", package / "__init__.py")
+    # Only what the browser bundle ships: no expat parser, no typing Protocols.
+    ignore = shutil.ignore_patterns("__pycache__", "xmlparse.py", "ports.py")
+    for sub in ("xmpp", "app", "omemo"):
+        shutil.copytree(src / sub, package / sub, ignore=ignore)
+    shutil.copy(Path(__file__).parent / "brython_replay.py", tmp_path / "brython_replay.py")
+    (tmp_path / "steps_data.py").write_text(f"STEPS = {record()!r}\n", encoding="utf-8")
+    (tmp_path / "index.html").write_text(PAGE, encoding="utf-8")
+
+    from playwright.sync_api import sync_playwright
+
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"http://localhost:{httpd.server_address[1]}/index.html")
+            page.wait_for_function("document.title.startsWith('DONE')", timeout=90_000)
+            title, report = page.title(), page.inner_text("#out")
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert title == "DONE PASS", report
+    assert report.count("ok ") >= 30

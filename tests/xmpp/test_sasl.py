@@ -1,0 +1,119 @@
+"""SCRAM against the RFC test vectors, byte for byte, and PLAIN."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from roost.xmpp.errors import AuthError
+from roost.xmpp.sasl import Plain, Scram, hmac_digest
+
+
+def test_hmac_matches_the_stdlib() -> None:
+    for name in ("sha1", "sha256"):
+        for key in (b"", b"k", b"k" * 64, b"k" * 65, bytes(range(200))):
+            for msg in (b"", b"message", bytes(range(256)) * 3):
+                assert hmac_digest(name, key, msg) == hmac.new(key, msg, name).digest()
+
+
+def test_rfc_2202_hmac_sha1_vector() -> None:
+    assert hmac_digest("sha1", b"\x0b" * 20, b"Hi There").hex() == (
+        "b617318655057264e28bc0b6fb378c8ef146be00"
+    )
+
+
+def _run(hash_name: str, nonce: str, server_first: bytes) -> tuple[Scram, bytes]:
+    scram = Scram(hash_name, "user", "pencil", nonce)
+    derive = scram.challenge(server_first)
+    assert derive.hash_name == hash_name
+    assert derive.iterations == 4096
+    salted = hashlib.pbkdf2_hmac(hash_name, b"pencil", derive.salt, derive.iterations)
+    return scram, scram.finish(salted)
+
+
+def test_rfc_5802_scram_sha_1_vector() -> None:
+    scram = Scram("sha1", "user", "pencil", "fyko+d2lbbFgONRv9qkxdawL")
+    assert scram.initial() == b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
+    scram, final = _run(
+        "sha1",
+        "fyko+d2lbbFgONRv9qkxdawL",
+        b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+    )
+    assert final == (
+        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
+    )
+    scram.verify(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+    assert scram.verified
+
+
+def test_rfc_7677_scram_sha_256_vector() -> None:
+    scram = Scram("sha256", "user", "pencil", "rOprNGfwEbeRWgbNEkqO")
+    assert scram.initial() == b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+    scram, final = _run(
+        "sha256",
+        "rOprNGfwEbeRWgbNEkqO",
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+    )
+    assert final == (
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    )
+    scram.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+
+
+def test_wrong_server_signature_is_refused() -> None:
+    scram, _ = _run(
+        "sha256",
+        "rOprNGfwEbeRWgbNEkqO",
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+    )
+    with pytest.raises(AuthError) as info:
+        scram.verify(b"v=" + base64.b64encode(b"\x00" * 32))
+    assert info.value.condition == "server-signature"
+    assert not scram.verified
+    with pytest.raises(AuthError) as info:
+        scram.verify(b"e=invalid-proof")
+    assert info.value.condition == "not-authorized"
+
+
+def test_verify_before_finish_is_refused() -> None:
+    with pytest.raises(AuthError):
+        Scram("sha1", "user", "pencil", "abc").verify(b"v=AAAA")
+
+
+def test_username_is_escaped() -> None:
+    scram = Scram("sha256", "a=b,c", "pw", "N")
+    assert scram.initial() == b"n,,n=a=3Db=2Cc,r=N"
+
+
+@pytest.mark.parametrize(
+    ("server_first", "condition"),
+    [
+        (b"r=OTHERnonce,s=QSXCR+Q6sek8bf92,i=4096", "malformed-challenge"),
+        (b"r=clientnonce,s=QSXCR+Q6sek8bf92,i=4096", "malformed-challenge"),  # not extended
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=4095", "weak-iterations"),
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=1", "weak-iterations"),
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=-5000", "malformed-challenge"),
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92", "malformed-challenge"),
+        (b"r=clientnonceX,s=***,i=4096", "malformed-challenge"),
+        (b"m=ext,r=clientnonceX,s=QSXCR+Q6sek8bf92,i=4096", "malformed-challenge"),
+        (b"garbage", "malformed-challenge"),
+        (b"\xff\xfe", "malformed-challenge"),
+    ],
+)
+def test_bad_server_first(server_first: bytes, condition: str) -> None:
+    scram = Scram("sha256", "user", "pencil", "clientnonce")
+    with pytest.raises(AuthError) as info:
+        scram.challenge(server_first)
+    assert info.value.condition == condition
+
+
+def test_exactly_4096_iterations_is_accepted() -> None:
+    scram = Scram("sha256", "user", "pencil", "clientnonce")
+    assert scram.challenge(b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=4096").iterations == 4096
+
+
+def test_plain() -> None:
+    assert Plain("alice", "pässword").initial() == b"\x00alice\x00p\xc3\xa4ssword"

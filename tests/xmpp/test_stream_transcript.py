@@ -1,0 +1,592 @@
+"""Transcript tests: feed this XML to XmppClient, expect exactly these frames."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from roost.xmpp.client import XmppClient
+from roost.xmpp.errors import AuthError, ProtocolError, StreamError
+from roost.xmpp.events import (
+    ChatMessage,
+    ChatReceived,
+    Closed,
+    Dropped,
+    MessageFailed,
+    NeedSaltedPassword,
+    Online,
+    PresenceChanged,
+    RosterChanged,
+    RosterItem,
+    RosterLoaded,
+    SubscriptionChanged,
+    SubscriptionRequest,
+)
+from roost.xmpp.jid import JID
+from roost.xmpp.xmlparse import parse_xml
+
+from tests.xmpp.support import (
+    SERVER_OPEN,
+    CountingRandom,
+    ScramServer,
+    b64,
+    element_text,
+    features,
+    mechanisms,
+)
+
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+CLIENT_OPEN = f'<open xmlns="{FRAMING}" to="example.org" version="1.0"/>'
+CLOSE = f'<close xmlns="{FRAMING}"/>'
+NONCE = b64(b"\x01" * 24)  # first random_bytes call
+BIND_ID = "02" * 8
+RESOURCE = "roost-03030303"
+ROSTER_ID = "04" * 8
+FULL = "alice@example.org/" + RESOURCE
+BIND_FEATURES = features(
+    '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>',
+    '<session xmlns="urn:ietf:params:xml:ns:xmpp-session"><optional/></session>',
+)
+
+
+def feed(client: XmppClient, xml: str) -> list[object]:
+    return list(client.receive(parse_xml(xml)))
+
+
+def new_client(secure: bool = False) -> XmppClient:
+    return XmppClient("alice@example.org", "s3cret", secure, random_bytes=CountingRandom())
+
+
+def authenticate(client: XmppClient, server: ScramServer, mechanism: str = "SCRAM-SHA-256") -> None:
+    """From start() to the second stream's features, checking every frame."""
+    client.start()
+    assert client.take_output() == [CLIENT_OPEN]
+    assert feed(client, SERVER_OPEN) == []
+    offered = mechanisms("SCRAM-SHA-1", "PLAIN", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256")
+    assert feed(client, features(offered)) == []
+    client_first = f"n,,n=alice,r={NONCE}".encode()
+    assert client.take_output() == [
+        f'<auth xmlns="{SASL}" mechanism="{mechanism}">{b64(client_first)}</auth>'
+    ]
+    server_first = server.first(client_first)
+    events = feed(client, f'<challenge xmlns="{SASL}">{b64(server_first)}</challenge>')
+    assert events == [NeedSaltedPassword(server.hash_name, server.salt, server.iterations)]
+    assert client.take_output() == []
+    salted = hashlib.pbkdf2_hmac(server.hash_name, b"s3cret", server.salt, server.iterations)
+    assert client.provide_salted_password(salted) == []
+    [response] = client.take_output()
+    server_final = server.final(base64.b64decode(element_text(response)))
+    assert feed(client, f'<success xmlns="{SASL}">{b64(server_final)}</success>') == []
+    assert client.take_output() == [CLIENT_OPEN]  # RFC 6120 §6.4.6: restart
+    assert feed(client, SERVER_OPEN) == []
+
+
+def login(client: XmppClient | None = None) -> XmppClient:
+    """A complete login up to Online and the roster request."""
+    client = client or new_client()
+    authenticate(client, ScramServer("alice", "s3cret"))
+    assert feed(client, BIND_FEATURES) == []
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="set" id="{BIND_ID}">'
+        f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>{RESOURCE}</resource></bind>'
+        "</iq>"
+    ]
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{BIND_ID}">'
+        f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{FULL}</jid></bind></iq>',
+    )
+    assert events == [Online(JID.parse(FULL))]
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="get" id="{ROSTER_ID}">'
+        '<query xmlns="jabber:iq:roster"/></iq>',
+        '<presence xmlns="jabber:client"/>',
+    ]
+    assert client.online
+    return client
+
+
+def test_full_login_with_scram_sha_256() -> None:
+    client = login()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{ROSTER_ID}" to="{FULL}">'
+        '<query xmlns="jabber:iq:roster" ver="1">'
+        '<item jid="bob@example.org" name="Bob" subscription="both"><group>Friends</group></item>'
+        '<item jid="carol@example.org" subscription="none" ask="subscribe"/>'
+        '<item jid="not a jid"/>'
+        "</query></iq>",
+    )
+    assert events == [
+        RosterLoaded(
+            [
+                RosterItem(JID.parse("bob@example.org"), "Bob", "both", None, ["Friends"]),
+                RosterItem(JID.parse("carol@example.org"), None, "none", "subscribe", []),
+            ]
+        )
+    ]
+    assert client.take_output() == []
+
+
+def test_scram_sha_1_when_sha_256_is_not_offered() -> None:
+    client = new_client()
+    client.start()
+    client.take_output()
+    feed(client, SERVER_OPEN)
+    feed(client, features(mechanisms("PLAIN", "SCRAM-SHA-1")))
+    [auth] = client.take_output()
+    assert 'mechanism="SCRAM-SHA-1"' in auth
+    server = ScramServer("alice", "s3cret", hash_name="sha1")
+    events = feed(
+        client,
+        f'<challenge xmlns="{SASL}">{b64(server.first(base64.b64decode(element_text(auth))))}'
+        "</challenge>",
+    )
+    assert events == [NeedSaltedPassword("sha1", server.salt, 4096)]
+
+
+def test_required_session_is_established_before_online() -> None:
+    client = new_client()
+    authenticate(client, ScramServer("alice", "s3cret"))
+    feed(
+        client,
+        features(
+            '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>',
+            '<session xmlns="urn:ietf:params:xml:ns:xmpp-session"/>',
+        ),
+    )
+    client.take_output()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{BIND_ID}">'
+        f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{FULL}</jid></bind></iq>',
+    )
+    assert events == []
+    session_id = "04" * 8
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="set" id="{session_id}">'
+        '<session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>'
+    ]
+    events = feed(client, f'<iq xmlns="jabber:client" type="result" id="{session_id}"/>')
+    assert events == [Online(JID.parse(FULL))]
+    assert client.take_output()[1] == '<presence xmlns="jabber:client"/>'
+
+
+def test_server_final_in_a_challenge_then_empty_success() -> None:
+    client = new_client()
+    server = ScramServer("alice", "s3cret")
+    client.start()
+    feed(client, SERVER_OPEN)
+    feed(client, features(mechanisms("SCRAM-SHA-256")))
+    [_, auth] = client.take_output()
+    first = server.first(base64.b64decode(element_text(auth)))
+    feed(client, f'<challenge xmlns="{SASL}">{b64(first)}</challenge>')
+    client.provide_salted_password(server.salted)
+    [response] = client.take_output()
+    final = server.final(base64.b64decode(element_text(response)))
+    assert feed(client, f'<challenge xmlns="{SASL}">{b64(final)}</challenge>') == []
+    assert client.take_output() == [f'<response xmlns="{SASL}"/>']
+    assert feed(client, f'<success xmlns="{SASL}"/>') == []
+    assert client.take_output() == [CLIENT_OPEN]
+
+
+def _to_challenge(
+    client: XmppClient, server: ScramServer, server_first: bytes | None = None
+) -> None:
+    client.start()
+    feed(client, SERVER_OPEN)
+    feed(client, features(mechanisms("SCRAM-SHA-256")))
+    [_, auth] = client.take_output()
+    first = server.first(base64.b64decode(element_text(auth)))
+    events = feed(client, f'<challenge xmlns="{SASL}">{b64(server_first or first)}</challenge>')
+    if server_first is None:
+        assert len(events) == 1
+
+
+def test_wrong_server_signature_closes_with_auth_error() -> None:
+    client = new_client()
+    server = ScramServer("alice", "s3cret")
+    _to_challenge(client, server)
+    client.provide_salted_password(server.salted)
+    client.take_output()
+    forged = b"v=" + base64.b64encode(b"\x00" * 32)
+    [closed] = feed(client, f'<success xmlns="{SASL}">{b64(forged)}</success>')
+    assert isinstance(closed, Closed) and isinstance(closed.error, AuthError)
+    assert closed.error.condition == "server-signature"
+    assert client.take_output() == [CLOSE]
+    assert client.state == "closed"
+
+
+def test_success_without_any_server_signature_is_refused() -> None:
+    client = new_client()
+    server = ScramServer("alice", "s3cret")
+    _to_challenge(client, server)
+    client.provide_salted_password(server.salted)
+    [closed] = feed(client, f'<success xmlns="{SASL}"/>')
+    assert isinstance(closed, Closed) and isinstance(closed.error, AuthError)
+
+
+def test_sasl_failure_closes_with_auth_error() -> None:
+    client = new_client()
+    server = ScramServer("alice", "wrong")
+    _to_challenge(client, server)
+    client.provide_salted_password(server.salted)
+    client.take_output()
+    events = feed(
+        client,
+        f'<failure xmlns="{SASL}"><not-authorized/><text xml:lang="en">Nope</text></failure>',
+    )
+    [closed] = events
+    assert isinstance(closed, Closed) and isinstance(closed.error, AuthError)
+    assert closed.error.condition == "not-authorized"
+    assert closed.error.text == "Nope"
+    assert closed.error.user_message == "Wrong address or password."
+    assert client.take_output() == [CLOSE]
+    assert feed(client, SERVER_OPEN) == []  # nothing more after the end
+
+
+def test_weak_iteration_count_is_refused() -> None:
+    client = new_client()
+    server = ScramServer("alice", "s3cret", iterations=1000)
+    client.start()
+    feed(client, SERVER_OPEN)
+    feed(client, features(mechanisms("SCRAM-SHA-256")))
+    [_, auth] = client.take_output()
+    first = server.first(base64.b64decode(element_text(auth)))
+    [closed] = feed(client, f'<challenge xmlns="{SASL}">{b64(first)}</challenge>')
+    assert isinstance(closed, Closed) and isinstance(closed.error, AuthError)
+    assert closed.error.condition == "weak-iterations"
+
+
+def test_plain_only_over_a_secure_transport() -> None:
+    insecure = new_client()
+    insecure.start()
+    feed(insecure, SERVER_OPEN)
+    [closed] = feed(insecure, features(mechanisms("PLAIN")))
+    assert isinstance(closed, Closed) and isinstance(closed.error, AuthError)
+    assert closed.error.condition == "no-usable-mechanism"
+    assert insecure.take_output() == [CLIENT_OPEN, CLOSE]
+
+    secure = new_client(secure=True)
+    secure.start()
+    feed(secure, SERVER_OPEN)
+    assert feed(secure, features(mechanisms("PLAIN"))) == []
+    plain = b64(b"\x00alice\x00s3cret")
+    assert secure.take_output()[1] == f'<auth xmlns="{SASL}" mechanism="PLAIN">{plain}</auth>'
+    assert feed(secure, f'<success xmlns="{SASL}"/>') == []
+    assert secure.take_output() == [CLIENT_OPEN]
+
+
+def test_stream_error_closes() -> None:
+    client = login()
+    events = feed(
+        client,
+        '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
+        '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>'
+        '<text xmlns="urn:ietf:params:xml:ns:xmpp-streams">Replaced</text>'
+        "</stream:error>",
+    )
+    [closed] = events
+    assert isinstance(closed, Closed) and isinstance(closed.error, StreamError)
+    assert (closed.error.condition, closed.error.text) == ("conflict", "Replaced")
+    assert client.take_output() == [CLOSE]
+    assert not client.online
+
+
+def test_server_close_is_answered() -> None:
+    client = login()
+    assert feed(client, CLOSE) == [Closed(None)]
+    assert client.take_output() == [CLOSE]
+
+
+def test_our_close_then_server_close() -> None:
+    client = login()
+    client.close()
+    assert client.take_output() == [CLOSE]
+    assert feed(client, CLOSE) == [Closed(None)]
+    assert client.take_output() == []
+
+
+def test_features_before_open_is_a_protocol_error() -> None:
+    client = new_client()
+    client.start()
+    [closed] = feed(client, features(mechanisms("SCRAM-SHA-256")))
+    assert isinstance(closed, Closed) and isinstance(closed.error, ProtocolError)
+
+
+def test_no_bind_feature_is_a_protocol_error() -> None:
+    client = new_client()
+    authenticate(client, ScramServer("alice", "s3cret"))
+    [closed] = feed(client, features())
+    assert isinstance(closed, Closed) and isinstance(closed.error, ProtocolError)
+
+
+# -- stanzas once online ----------------------------------------------------------
+
+
+def test_ping_gets_a_result() -> None:
+    client = login()
+    events = feed(
+        client,
+        '<iq xmlns="jabber:client" type="get" id="p1" from="example.org">'
+        '<ping xmlns="urn:xmpp:ping"/></iq>',
+    )
+    assert events == []
+    assert client.take_output() == [
+        '<iq xmlns="jabber:client" type="result" id="p1" to="example.org"/>'
+    ]
+
+
+def test_unknown_iq_gets_service_unavailable() -> None:
+    client = login()
+    feed(
+        client,
+        '<iq xmlns="jabber:client" type="get" id="v1" from="bob@example.org/x">'
+        '<query xmlns="jabber:iq:version"/></iq>',
+    )
+    assert client.take_output() == [
+        '<iq xmlns="jabber:client" type="error" id="v1" to="bob@example.org/x">'
+        '<error type="cancel">'
+        '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        "</error></iq>"
+    ]
+
+
+def test_results_and_errors_are_never_answered() -> None:
+    client = login()
+    for xml in (
+        '<iq xmlns="jabber:client" type="result" id="nope" from="bob@example.org/x"/>',
+        '<iq xmlns="jabber:client" type="error" id="nope2" from="bob@example.org/x"/>',
+    ):
+        assert feed(client, xml) == [Dropped("response to an unknown iq id")]
+    assert client.take_output() == []
+
+
+def test_roster_result_from_someone_else_is_ignored() -> None:
+    client = login()
+    forged = (
+        f'<iq xmlns="jabber:client" type="result" id="{ROSTER_ID}" from="mallory@evil.example">'
+        '<query xmlns="jabber:iq:roster"><item jid="mallory@evil.example" subscription="both"/>'
+        "</query></iq>"
+    )
+    [dropped] = feed(client, forged)
+    assert isinstance(dropped, Dropped)
+    # The real answer is still accepted afterwards.
+    real = (
+        f'<iq xmlns="jabber:client" type="result" id="{ROSTER_ID}">'
+        '<query xmlns="jabber:iq:roster"/></iq>'
+    )
+    assert feed(client, real) == [RosterLoaded([])]
+
+
+@pytest.mark.parametrize("sender", ["", ' from="alice@example.org"', f' from="{FULL}"'])
+def test_roster_push_from_own_account_is_accepted(sender: str) -> None:
+    client = login()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="set" id="push1"{sender}>'
+        '<query xmlns="jabber:iq:roster"><item jid="dave@example.org" name="Dave"/></query></iq>',
+    )
+    assert events == [RosterChanged(RosterItem(JID.parse("dave@example.org"), "Dave"))]
+    reply_to = sender.replace("from=", "to=")
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="result" id="push1"{reply_to}/>'
+    ]
+    assert JID.parse("dave@example.org") in client.roster
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "mallory@evil.example",
+        "alice@example.org.evil.example",
+        "example.org",
+        "bob@example.org/alice@example.org",
+    ],
+)
+def test_forged_roster_push_is_dropped_and_refused(sender: str) -> None:
+    client = login()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="set" id="evil" from="{sender}">'
+        '<query xmlns="jabber:iq:roster"><item jid="mallory@evil.example" subscription="both"/>'
+        "</query></iq>",
+    )
+    [dropped] = events
+    assert isinstance(dropped, Dropped)
+    assert client.roster == {}
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="error" id="evil" to="{sender}"><error type="cancel">'
+        '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>'
+    ]
+
+
+def test_roster_push_remove() -> None:
+    client = login()
+    feed(
+        client,
+        '<iq xmlns="jabber:client" type="set" id="a"><query xmlns="jabber:iq:roster">'
+        '<item jid="dave@example.org"/></query></iq>',
+    )
+    events = feed(
+        client,
+        '<iq xmlns="jabber:client" type="set" id="b"><query xmlns="jabber:iq:roster">'
+        '<item jid="dave@example.org" subscription="remove"/></query></iq>',
+    )
+    assert events == [RosterChanged(RosterItem(JID.parse("dave@example.org"), None, "remove"))]
+    assert client.roster == {}
+
+
+def test_presence_events() -> None:
+    client = login()
+    events = feed(
+        client,
+        '<presence xmlns="jabber:client" from="bob@example.org/phone">'
+        "<show>away</show><status>Lunch</status><priority>5</priority></presence>",
+    )
+    assert events == [PresenceChanged(JID.parse("bob@example.org/phone"), True, "away", "Lunch", 5)]
+    events = feed(
+        client, '<presence xmlns="jabber:client" type="unavailable" from="bob@example.org/phone"/>'
+    )
+    assert events == [PresenceChanged(JID.parse("bob@example.org/phone"), False)]
+    events = feed(
+        client,
+        '<presence xmlns="jabber:client" type="subscribe" from="carol@example.org">'
+        "<status>Hi, it's Carol</status></presence>",
+    )
+    assert events == [SubscriptionRequest(JID.parse("carol@example.org"), "Hi, it's Carol")]
+    for kind in ("subscribed", "unsubscribe", "unsubscribed"):
+        events = feed(
+            client, f'<presence xmlns="jabber:client" type="{kind}" from="carol@example.org/x"/>'
+        )
+        assert events == [SubscriptionChanged(JID.parse("carol@example.org"), kind)]
+
+
+def test_presence_with_bad_show_or_priority_is_tolerated() -> None:
+    client = login()
+    events = feed(
+        client,
+        '<presence xmlns="jabber:client" from="bob@example.org/x">'
+        "<show>sleeping</show><priority>lots</priority></presence>",
+    )
+    assert events == [PresenceChanged(JID.parse("bob@example.org/x"), True, None, None, 0)]
+
+
+def test_chat_received_with_delay() -> None:
+    client = login()
+    events = feed(
+        client,
+        '<message xmlns="jabber:client" type="chat" id="m1" from="bob@example.org/phone" '
+        f'to="{FULL}"><body>Hi &lt;there&gt;</body><thread>t1</thread>'
+        '<delay xmlns="urn:xmpp:delay" from="example.org" stamp="2002-09-10T23:08:25Z"/>'
+        "</message>",
+    )
+    assert events == [
+        ChatReceived(
+            ChatMessage(
+                "m1",
+                JID.parse("bob@example.org/phone"),
+                JID.parse(FULL),
+                "Hi <there>",
+                "chat",
+                "t1",
+                1031699305.0,
+            )
+        )
+    ]
+
+
+def test_messages_without_body_or_of_other_types_are_ignored() -> None:
+    client = login()
+    assert feed(client, '<message xmlns="jabber:client" from="bob@example.org/x"/>') == []
+    assert (
+        feed(
+            client,
+            '<message xmlns="jabber:client" type="groupchat" from="room@muc.example.org/bob">'
+            "<body>hi</body></message>",
+        )
+        == []
+    )
+    [event] = feed(
+        client,
+        '<message xmlns="jabber:client" from="bob@example.org/x"><body>plain</body></message>',
+    )
+    assert isinstance(event, ChatReceived) and event.message.type == "normal"
+
+
+def test_message_error_becomes_message_failed() -> None:
+    client = login()
+    msg_id = client.send_chat("nobody@example.org", "hello")
+    [event] = feed(
+        client,
+        f'<message xmlns="jabber:client" type="error" id="{msg_id}" from="nobody@example.org">'
+        '<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        "</error></message>",
+    )
+    assert isinstance(event, MessageFailed)
+    assert event.id == msg_id
+    assert (event.error.condition, event.error.type) == ("item-not-found", "cancel")
+
+
+def test_malformed_from_is_dropped_not_fatal() -> None:
+    client = login()
+    [event] = feed(client, '<message xmlns="jabber:client" from="@bad"><body>x</body></message>')
+    assert isinstance(event, Dropped)
+    assert client.online
+
+
+def test_send_chat_frame() -> None:
+    client = login()
+    msg_id = client.send_chat(JID.parse("Bob@Example.org"), "a < b & c")
+    assert client.take_output() == [
+        f'<message xmlns="jabber:client" type="chat" to="bob@example.org" id="{msg_id}">'
+        "<body>a &lt; b &amp; c</body>"
+        f'<origin-id xmlns="urn:xmpp:sid:0" id="{msg_id}"/></message>'
+    ]
+
+
+def test_subscription_methods() -> None:
+    client = login()
+    client.subscribe("bob@example.org/ignored")
+    client.deny("eve@example.org")
+    client.unsubscribe("bob@example.org")
+    client.approve("carol@example.org")  # not in roster: mutual
+    assert client.take_output() == [
+        '<presence xmlns="jabber:client" type="subscribe" to="bob@example.org"/>',
+        '<presence xmlns="jabber:client" type="unsubscribed" to="eve@example.org"/>',
+        '<presence xmlns="jabber:client" type="unsubscribe" to="bob@example.org"/>',
+        '<presence xmlns="jabber:client" type="subscribed" to="carol@example.org"/>',
+        '<presence xmlns="jabber:client" type="subscribe" to="carol@example.org"/>',
+    ]
+    feed(
+        client,
+        '<iq xmlns="jabber:client" type="set" id="r"><query xmlns="jabber:iq:roster">'
+        '<item jid="dan@example.org" subscription="to"/></query></iq>',
+    )
+    client.take_output()
+    client.approve("dan@example.org")  # we already see dan: only subscribed
+    assert client.take_output() == [
+        '<presence xmlns="jabber:client" type="subscribed" to="dan@example.org"/>'
+    ]
+
+
+def test_presence_and_roster_set_frames() -> None:
+    client = login()
+    client.send_presence("dnd", "Busy")
+    client.send_presence(available=False)
+    iq_id = client.set_roster_item("bob@example.org", "Bob", ["Friends"])
+    assert client.take_output() == [
+        '<presence xmlns="jabber:client"><show>dnd</show><status>Busy</status></presence>',
+        '<presence xmlns="jabber:client" type="unavailable"/>',
+        f'<iq xmlns="jabber:client" type="set" id="{iq_id}"><query xmlns="jabber:iq:roster">'
+        '<item jid="bob@example.org" name="Bob"><group>Friends</group></item></query></iq>',
+    ]
+    assert feed(client, f'<iq xmlns="jabber:client" type="result" id="{iq_id}"/>') == []
+
+
+def test_sending_before_online_is_a_programming_error() -> None:
+    client = new_client()
+    with pytest.raises(RuntimeError):
+        client.send_chat("bob@example.org", "too early")
