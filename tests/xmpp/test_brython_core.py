@@ -20,7 +20,6 @@ from roost.xmpp.client import XmppClient
 from roost.xmpp.xmlparse import parse_xml
 
 from tests.conftest import ROOT, require
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.xmpp.support import (
     SERVER_OPEN,
     CountingRandom,
@@ -111,8 +110,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_core_runs_identically_under_brython(tmp_path: Path) -> None:
-    require(Path(CHROMIUM).exists(), "Chromium (apt package chromium)")
+def test_core_runs_identically_under_brython(tmp_path: Path, chromium: Any) -> None:
     require((BRYTHON / "brython.js").exists(), "brython (pip, dev extra)")
     for name in ("brython.js", "brython_stdlib.js"):
         shutil.copy(BRYTHON / name, tmp_path / name)
@@ -128,19 +126,16 @@ def test_core_runs_identically_under_brython(tmp_path: Path) -> None:
     (tmp_path / "steps_data.py").write_text(f"STEPS = {record()!r}\n", encoding="utf-8")
     (tmp_path / "index.html").write_text(PAGE, encoding="utf-8")
 
-    from playwright.sync_api import sync_playwright
-
     handler = functools.partial(_Quiet, directory=str(tmp_path))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(f"http://localhost:{httpd.server_address[1]}/index.html")
-            page.wait_for_function("document.title.startsWith('DONE')", timeout=90_000)
-            title, report = page.title(), page.inner_text("#out")
-            browser.close()
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(f"http://localhost:{httpd.server_address[1]}/index.html")
+        page.wait_for_function("document.title.startsWith('DONE')", timeout=90_000)
+        title, report = page.title(), page.inner_text("#out")
+        context.close()
     finally:
         httpd.shutdown()
         httpd.server_close()

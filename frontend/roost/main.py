@@ -1,0 +1,40 @@
+"""Composition root: error reporter, config, platform, `ChatApp`, UI.
+
+index.html runs `import roost.main`. config.json is fetched while the rest
+of the app is imported; a login submitted before Python was ready is picked
+up at the end.
+"""
+
+from __future__ import annotations
+
+from roost.platform import boot, errors
+
+errors.install()
+boot.mark("roost-python-start")
+
+
+def start(config: dict[str, object]) -> None:
+    from roost.app import ChatApp
+    from roost.platform import BrowserPlatform
+    from roost.ui.view import ChatView
+
+    platform = BrowserPlatform(config)
+    app = ChatApp(platform)
+    view = ChatView(app)
+    boot.set_ready()
+    boot.mark("roost-python-ready")
+    pending = boot.take_pending_login()
+    if pending is not None:
+        view.login(*pending)
+
+
+def main() -> None:
+    from roost.platform.config import load_config
+
+    load_config(start)  # the fetch runs while the imports below compile
+    import roost.app
+    import roost.platform
+    import roost.ui.view  # noqa: F401
+
+
+main()

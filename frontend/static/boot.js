@@ -1,0 +1,106 @@
+/* Roost boot: plain JS, loaded (not deferred) in <head> before anything else.
+ *
+ * - Keeps an early login submission: the form is plain HTML and usable before
+ *   Python is loaded; a submit before then is held in RoostBoot.pending (never
+ *   sent anywhere) and picked up by roost.main when it starts.
+ * - Starts Brython once the deferred bundles (brython.js, the stdlib and app
+ *   VFS bundles) have run.
+ * - Shows a clear message if anything fails before Python's own error reporter
+ *   (roost.platform.errors) takes over; details go to the console only.
+ * - Registers the service worker.
+ */
+(function () {
+  "use strict";
+
+  var FATAL_TEXT = "Something went wrong in Roost. Reload the page to continue.";
+
+  var boot = {
+    pending: null,        // {address, password, trusted} submitted before Python was ready
+    ready: false,         // set by roost.main once the UI owns the login form
+    errorsInstalled: false, // set by roost.platform.errors
+    failed: false,
+    takePending: function () {
+      var p = boot.pending;
+      boot.pending = null;
+      return p;
+    },
+    showFatal: function (detail) {
+      if (detail !== undefined) { console.error("Roost:", detail); }
+      if (boot.failed) { return; }
+      boot.failed = true;
+      var box = document.getElementById("fatal");
+      if (!box) { return; }
+      document.getElementById("fatal-text").textContent = FATAL_TEXT;
+      box.hidden = false;
+      var btn = document.getElementById("fatal-reload");
+      btn.addEventListener("click", function () { location.reload(); });
+      btn.focus();
+    }
+  };
+  window.RoostBoot = boot;
+
+  function mark(name) {
+    if (window.performance && performance.mark) { performance.mark(name); }
+  }
+  mark("roost-boot");
+
+  function setStatus(text) {
+    var el = document.getElementById("login-status");
+    if (el) { el.textContent = text; }
+  }
+
+  // Never let the login form submit natively (it would send the password to
+  // the static server). Capture phase on document: runs before any other
+  // handler and exists before the form is even parsed.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form || form.id !== "login-form") { return; }
+    ev.preventDefault();
+    if (boot.ready) { return; }   // roost.ui handles it
+    boot.pending = {
+      address: form.elements.address.value,
+      password: form.elements.password.value,
+      trusted: !!form.elements.trusted.checked
+    };
+    setStatus(boot.failed ? FATAL_TEXT : "Starting…");
+  }, true);
+
+  function onError(ev) {
+    if (boot.errorsInstalled) { return; }
+    boot.showFatal(ev && (ev.error || ev.reason || ev.message));
+  }
+  window.addEventListener("error", onError);
+  window.addEventListener("unhandledrejection", onError);
+
+  function startBrython() {
+    mark("roost-dom-ready");
+    if (typeof window.brython !== "function" || !window.__BRYTHON__ || !__BRYTHON__.VFS) {
+      boot.showFatal("Brython or the Roost bundles did not load");
+      return;
+    }
+    // Brython reports an uncaught Python exception through show_error (the
+    // traceback goes to sys.stderr, i.e. the console) and does not always
+    // rethrow it: show the message from there too.
+    var showError = __BRYTHON__.show_error;
+    __BRYTHON__.show_error = function (err) {
+      try { showError(err); } finally { boot.showFatal(); }
+    };
+    // Brython calls brython() itself on body load unless body.onload is set;
+    // it then only calls it when we have not.
+    document.body.onload = function () {};
+    try {
+      window.brython({ debug: 0, indexeddb: true, cache: true });
+    } catch (err) {
+      boot.showFatal(err);
+    }
+  }
+  document.addEventListener("DOMContentLoaded", startBrython);
+
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("sw.js").catch(function (err) {
+        console.warn("Roost: service worker not registered", err);
+      });
+    });
+  }
+})();

@@ -1,0 +1,173 @@
+"""build.py under CPython: the static bundle it writes."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+import build
+
+HASHED = re.compile(r"^[a-z0-9-]+\.[0-9a-f]{8}\.(js|css|png|svg)$")
+STABLE = {"index.html", "config.json", "manifest.json", "sw.js", "build-report.json"}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "dist"
+    assert build.main(["--out", str(out)]) == 0
+    return out
+
+
+def _vfs(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    start = text.index("var scripts = ") + len("var scripts = ")
+    end = text.index(";\n__BRYTHON__.update_VFS(scripts)")
+    data: dict[str, Any] = json.loads(text[start:end])
+    return data
+
+
+def _asset(dist: Path, stem: str) -> Path:
+    (match,) = [p for p in dist.iterdir() if p.name.startswith(stem + ".") and HASHED.match(p.name)]
+    return match
+
+
+def test_every_file_is_hashed_or_has_a_stable_name(dist: Path) -> None:
+    names = {p.name for p in dist.iterdir()}
+    assert names >= STABLE
+    for name in names - STABLE:
+        assert HASHED.match(name), name
+    assert not list(dist.rglob("*.py")), "no loose .py files"
+    assert all(p.is_file() for p in dist.iterdir())
+
+
+def test_index_html_references_exist(dist: Path) -> None:
+    html = (dist / "index.html").read_text(encoding="utf-8")
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs
+    for ref in refs:
+        assert (dist / ref).is_file(), ref
+    for stem in ("brython", "roost-stdlib", "roost-app", "boot", "render", "roost"):
+        assert _asset(dist, stem).name in html
+    # Exactly one inline script, of Brython's type, one line; no inline JS.
+    inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", html, re.S)
+    assert inline == [(' type="text/python"', "import roost.main")]
+    assert "{{" not in html
+    assert not re.search(r"<[^>]+\son[a-z]+=", html), "no inline event handlers"
+
+
+def test_login_form_markup(dist: Path) -> None:
+    html = (dist / "index.html").read_text(encoding="utf-8")
+    assert '<label for="login-address">Address</label>' in html
+    assert 'autocomplete="username"' in html and 'autocomplete="current-password"' in html
+    assert re.search(r'type="checkbox" checked>\s*This is a trusted device', html)
+    assert ">Log in</button>" in html
+    assert 'role="status"' in html and 'aria-live="polite"' in html
+
+
+def test_app_bundle_holds_the_roost_package_without_cpython_only_modules(dist: Path) -> None:
+    vfs = _vfs(_asset(dist, "roost-app"))
+    assert isinstance(vfs.pop("$timestamp"), int)
+    sources = {
+        ".".join(p.relative_to(ROOT / "frontend").with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "frontend" / "roost").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert set(vfs) == sources - {"roost.xmpp.xmlparse", "roost.app.ports"}
+    assert vfs["roost"][3] == 1 and len(vfs["roost.main"]) == 3  # package flag
+    assert vfs["roost.main"][0] == ".py"
+    assert "roost.platform" in vfs["roost.main"][2]
+    # Imports under `if TYPE_CHECKING:` are not dependencies.
+    assert "typing" not in {imp for entry in vfs.values() for imp in entry[2]}
+
+
+def test_stdlib_bundle_holds_only_what_the_app_imports(dist: Path) -> None:
+    vfs = _vfs(_asset(dist, "roost-stdlib"))
+    vfs.pop("$timestamp")
+    names = set(vfs)
+    assert {"hashlib", "base64", "sys", "__future__", "crypto_js.rollups.sha1"} <= names
+    forbidden = {
+        "typing",
+        "dataclasses",
+        "enum",
+        "logging",
+        "traceback",
+        "functools",
+        "re",
+        "random",
+        "uuid",
+        "asyncio",
+        "unittest",
+        "argparse",
+        "json",
+    }
+    assert not names & forbidden
+    assert len(names) < 30
+    # Same entries as Brython's own stdlib bundle.
+    full = build.load_stdlib_vfs(build.find_brython_data())
+    for name, entry in vfs.items():
+        assert entry == full[name], name
+
+
+def test_type_checking_imports_are_skipped() -> None:
+    src = (
+        "from __future__ import annotations\nTYPE_CHECKING = False\n"
+        "if TYPE_CHECKING:\n    import typing\nelse:\n    import base64\n"
+        "def f():\n    import hashlib\n"
+        "from . import sibling\n"
+    )
+    got = build.module_imports(src, "x.py", ["roost", "pkg"], {"roost.pkg.sibling"})
+    assert got == ["__future__", "base64", "hashlib", "roost.pkg", "roost.pkg.sibling"]
+
+
+def test_service_worker_gets_the_precache_list(dist: Path) -> None:
+    sw = (dist / "sw.js").read_text(encoding="utf-8")
+    precache = json.loads(sw.split("__ROOST_PRECACHE__ = ")[1].split(";")[0])
+    assert "./" in precache
+    for stem in ("brython", "roost-stdlib", "roost-app", "boot", "render"):
+        assert _asset(dist, stem).name in precache
+    assert "__ROOST_VERSION__" not in sw
+
+
+def test_manifest_and_icons(dist: Path) -> None:
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["name"] == "Roost" and manifest["display"] == "standalone"
+    assert manifest["start_url"] == "." and manifest["scope"] == "."
+    purposes = {(i["sizes"], i.get("purpose", "any")) for i in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= purposes
+    for icon in manifest["icons"]:
+        data = (dist / icon["src"]).read_bytes()
+        if icon["type"] == "image/png":
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+            size = int(icon["sizes"].split("x")[0])
+            assert int.from_bytes(data[16:20], "big") == size
+
+
+def test_default_config_and_override(dist: Path, tmp_path: Path) -> None:
+    assert json.loads((dist / "config.json").read_text()) == {
+        "websocket_url": "/xmpp-websocket",
+        "default_domain": "localhost",
+    }
+    override = tmp_path / "site.json"
+    override.write_text(json.dumps({"default_domain": "example.org", "extra": [1]}))
+    out = tmp_path / "dist2"
+    assert build.main(["--out", str(out), "--config-json", str(override)]) == 0
+    assert json.loads((out / "config.json").read_text()) == {
+        "websocket_url": "/xmpp-websocket",
+        "default_domain": "example.org",
+        "extra": [1],
+    }
+    # Same sources, same hashed names: caches survive a rebuild.
+    assert {p.name for p in out.iterdir()} == {p.name for p in dist.iterdir()}
+
+
+def test_refuses_to_wipe_the_repository() -> None:
+    with pytest.raises(SystemExit):
+        build.main(["--out", str(ROOT)])

@@ -1,0 +1,261 @@
+"""roost.ui against a small fake app in Chromium: accessible names, rendering
+through render.js (text only), composer keys, requests, errors, phone layout.
+
+The fake app records the calls the view makes and lets the test emit app
+events; the real ChatApp is covered by its own tests and the end-to-end ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.platform.conftest import PageLog
+
+FAKE_APP = """
+from browser import window
+from roost.platform.jsdata import to_js, to_py
+from roost.ui.view import ChatView
+from roost.platform import boot, errors
+errors.install()
+
+class Contact:
+    def __init__(self, jid, name=None, show="offline"):
+        self.jid, self.name, self.show, self.ask = jid, name, show, None
+    @property
+    def display_name(self):
+        return self.name or self.jid
+
+class Message:
+    def __init__(self, id, body, outgoing, stamp=1700000000.0, state="received"):
+        self.id, self.body, self.outgoing, self.stamp, self.state = id, body, outgoing, stamp, state
+
+class Conversation:
+    def __init__(self, jid):
+        self.jid, self.messages, self.unread = jid, [], 0
+
+class FakeApp:
+    def __init__(self):
+        self.subs = {}
+        self.calls = []
+        self.contacts = {}
+        self.conversations = {}
+        self.requests = {}
+        self.own_jid = None
+        self.active = None
+    def on(self, name, cb):
+        self.subs.setdefault(name, []).append(cb)
+    def emit(self, name, *args):
+        for cb in self.subs.get(name, []):
+            cb(*args)
+    def _call(self, *args):
+        self.calls.append(list(args))
+        window.calls = to_js(self.calls)
+    def login(self, address, password, trusted): self._call("login", address, password, trusted)
+    def retry(self): self._call("retry")
+    def logout(self):
+        self._call("logout")
+        self.emit("state", "offline", "")
+    def open_chat(self, bare):
+        self._call("open_chat", bare)
+        self.active = bare
+        self.conversations.setdefault(bare, Conversation(bare)).unread = 0
+    def send_message(self, bare, text):
+        self._call("send_message", bare, text)
+        m = Message("out%d" % len(self.calls), text, True, state="sent")
+        self.conversations.setdefault(bare, Conversation(bare)).messages.append(m)
+        self.emit("messages", bare, [m])
+    def add_contact(self, bare, name=None): self._call("add_contact", bare)
+    def approve(self, bare):
+        self._call("approve", bare)
+        self.requests.pop(bare, None)
+    def deny(self, bare):
+        self._call("deny", bare)
+        self.requests.pop(bare, None)
+
+app = FakeApp()
+view = ChatView(app)
+boot.set_ready()
+window.calls = to_js([])
+
+def go_online():
+    app.own_jid = "alice@localhost"
+    app.emit("state", "connecting", "")
+    app.emit("state", "online", "")
+    for c in CONTACTS:
+        app.contacts[c[0]] = Contact(*c)
+    app.emit("roster")
+
+def receive(bare, body):
+    m = Message("in%d" % len(app.calls), body, False)
+    conv = app.conversations.setdefault(bare, Conversation(bare))
+    conv.messages.append(m)
+    if app.active != bare:
+        conv.unread += 1
+    app.emit("messages", bare, [m])
+
+def request(bare):
+    app.requests[bare] = None
+    app.emit("request", bare)
+
+window.go_online = go_online
+window.receive = receive
+window.request = request
+window.emit_state = lambda state, message: app.emit("state", state, message)
+window.results = to_js({"ready": True})
+"""
+
+XSS = [
+    "<img src=x onerror=window.pwned=1>",
+    "<svg/onload=window.pwned=1>",
+    '"><script>window.pwned=1</script>',
+    "javascript:window.pwned=1",
+    "<style>body{display:none}</style>",
+    "\u202eevil\u202c <b>bold</b> &amp;",
+]
+CONTACTS = [
+    ("bob@localhost", "Bob Builder", "online"),
+    ("carol@localhost", None, "away"),
+    ("mallory@evil.example", XSS[0], "dnd"),
+    ("trent@localhost", XSS[2], "offline"),
+]
+
+
+@pytest.fixture
+def ui(make_page: Callable[..., str], page: tuple[Any, PageLog]) -> tuple[Any, PageLog]:
+    pg, log = page
+    # JSON with "<" escaped is a Python literal that can't close the <script>.
+    literal = json.dumps(CONTACTS).replace("<", "\\u003c").replace("null", "None")
+    url = make_page("t-ui", f"CONTACTS = {literal}\n" + FAKE_APP)
+    pg.goto(url)
+    pg.wait_for_function("() => window.results && window.results.ready", timeout=20_000)
+    return pg, log
+
+
+def calls(pg: Any) -> list[list[Any]]:
+    result: list[list[Any]] = pg.evaluate("() => window.calls")
+    return result
+
+
+def test_login_form_calls_the_app(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    pg.get_by_label("Address").fill("alice")
+    pg.get_by_label("Password").fill("pw")
+    pg.get_by_label("This is a trusted device").uncheck()
+    pg.get_by_role("button", name="Log in").click()
+    assert calls(pg) == [["login", "alice", "pw", False]]
+    assert pg.locator("#login-status").text_content() == "Connecting…"
+
+
+def test_wrong_password_shows_the_message_without_retry(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    pg.evaluate("() => window.emit_state('error', 'Wrong address or password.')")
+    assert pg.get_by_role("status").first.text_content() == "Wrong address or password."
+    assert pg.get_by_role("button", name="Retry").is_hidden()
+
+
+def test_unreachable_server_offers_retry(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    msg = "Can't reach the server. Check your connection and try again."
+    pg.evaluate(f"() => window.emit_state('error', {msg!r})")
+    assert pg.locator("#login-status").text_content() == msg
+    pg.get_by_role("button", name="Retry").click()
+    assert calls(pg) == [["retry"]]
+
+
+def test_contacts_render_with_accessible_names_and_presence_text(ui: tuple[Any, PageLog]) -> None:
+    pg, log = ui
+    pg.evaluate("() => window.go_online()")
+    contacts = pg.get_by_role("list", name="Contacts")
+    contacts.wait_for()
+    assert pg.get_by_role("button", name="Log out").is_visible()
+    assert pg.locator("#own-address").text_content() == "alice@localhost"
+    items = contacts.get_by_role("listitem")
+    assert items.count() == 4
+    bob = contacts.get_by_role("listitem", name="Bob Builder", exact=True)
+    assert bob.count() == 1
+    assert "Online" in (bob.text_content() or "")  # presence as text, not colour only
+    assert contacts.get_by_role("listitem", name="carol@localhost").count() == 1
+    # Hostile names are text: no element, no script.
+    assert contacts.get_by_role("listitem", name=XSS[0]).count() == 1
+    assert pg.locator("#contacts img, #contacts svg, #contacts script").count() == 0
+    assert pg.evaluate("() => window.pwned") is None
+    assert log.errors == []
+
+
+def test_chat_send_receive_and_composer_keys(ui: tuple[Any, PageLog]) -> None:
+    pg, log = ui
+    pg.evaluate("() => window.go_online()")
+    pg.get_by_role("button", name="Bob Builder").click()
+    assert calls(pg)[-1] == ["open_chat", "bob@localhost"]
+    box = pg.get_by_role("textbox", name="Message")
+    box.fill("hello")
+    box.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "hello\nsecond line"
+    box.press("Enter")
+    assert calls(pg)[-1] == ["send_message", "bob@localhost", "hello\nsecond line"]
+    assert box.input_value() == ""
+    box.fill("via button")
+    pg.get_by_role("button", name="Send").click()
+    assert calls(pg)[-1] == ["send_message", "bob@localhost", "via button"]
+    for payload in XSS:
+        pg.evaluate("(b) => window.receive('bob@localhost', b)", payload)
+    messages = pg.get_by_role("log", name="Messages")
+    assert messages.get_attribute("aria-live") == "polite"
+    bodies = messages.locator(".body").all_text_contents()
+    assert bodies == ["hello\nsecond line", "via button", *XSS]
+    assert (
+        pg.locator(
+            "#messages img, #messages svg, #messages script, #messages style, #messages b"
+        ).count()
+        == 0
+    )
+    assert pg.evaluate("() => window.pwned") is None
+    # A message for another contact counts as unread there.
+    pg.evaluate("() => window.receive('carol@localhost', 'psst')")
+    assert "1" in (pg.get_by_role("listitem", name="carol@localhost").text_content() or "")
+    assert log.errors == []
+
+
+def test_subscription_request_card(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    pg.evaluate("() => window.go_online()")
+    pg.evaluate("() => window.request('dave@localhost')")
+    card = pg.get_by_role("group", name="dave@localhost wants to see your status")
+    card.get_by_role("button", name="Approve").click()
+    assert calls(pg)[-1] == ["approve", "dave@localhost"]
+    assert card.count() == 0
+    pg.evaluate("() => window.request('eve@localhost')")
+    pg.get_by_role("button", name="Deny").click()
+    assert calls(pg)[-1] == ["deny", "eve@localhost"]
+
+
+def test_logout_returns_to_the_login_form(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    pg.evaluate("() => window.go_online()")
+    pg.get_by_role("button", name="Log out").click()
+    assert calls(pg)[-1] == ["logout"]
+    assert pg.get_by_role("button", name="Log in").is_visible()
+    assert pg.locator("#contacts li").count() == 0
+
+
+def test_phone_layout_has_separate_screens(ui: tuple[Any, PageLog]) -> None:
+    pg, _ = ui
+    pg.set_viewport_size({"width": 360, "height": 740})
+    pg.evaluate("() => window.go_online()")
+    assert pg.get_by_role("list", name="Contacts").is_visible()
+    assert pg.get_by_role("log", name="Messages").is_hidden()
+    pg.get_by_role("button", name="Bob Builder").click()
+    assert pg.get_by_role("log", name="Messages").is_visible()
+    assert pg.get_by_role("list", name="Contacts").is_hidden()
+    pg.get_by_role("button", name="Back").click()
+    assert pg.get_by_role("list", name="Contacts").is_visible()
+    # Desktop: side by side, no Back button.
+    pg.set_viewport_size({"width": 1280, "height": 800})
+    assert pg.get_by_role("log", name="Messages").is_visible()
+    assert pg.get_by_role("list", name="Contacts").is_visible()
+    assert pg.get_by_role("button", name="Back").is_hidden()
