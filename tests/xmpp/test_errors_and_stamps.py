@@ -32,6 +32,8 @@ def test_tree_and_user_messages() -> None:
         "Can't reach the server. Check your connection and try again."
     )
     assert NetworkError(True).user_message != NetworkError(False).user_message
+    # Roost's proxy reports an unreachable XMPP server this way.
+    assert StreamError("remote-connection-failed").user_message == NetworkError(False).user_message
     assert StreamError("weird-thing", "detail").user_message  # a default, never the condition
     assert "weird-thing" not in StreamError("weird-thing").user_message
     assert str(AuthError("not-authorized", "Bad")) == "not-authorized: Bad"

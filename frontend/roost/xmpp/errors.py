@@ -50,6 +50,9 @@ _STREAM_MESSAGES = {
     "host-unknown": "This server doesn't host that address.",
     "not-authorized": "The server refused the connection.",
     "connection-timeout": "The connection timed out. Try again.",
+    # A connection manager (Roost's proxy, BOSH) that can't reach the XMPP server.
+    "remote-connection-failed": "Can't reach the server. Check your connection and try again.",
+    "internal-server-error": "The server had a problem. Try again later.",
     "reset": "The server reset the connection. Try again.",
     "resource-constraint": "The server is too busy right now. Try again later.",
     "see-other-host": "The server asked to connect elsewhere, which Roost doesn't support yet.",
