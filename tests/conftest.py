@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,25 @@ def make_prosody(root: Path, **kw: object) -> ProsodyServer:
     kw.setdefault("users", TEST_USERS)
     kw.setdefault("rosters", demo_rosters("localhost"))
     return ProsodyServer(root, **kw).start()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """The one Playwright session and Chromium for the whole run.
+
+    Playwright's sync API can't be started twice on one thread while another
+    instance is open, so every browser test shares this browser and makes its
+    own (incognito) contexts.
+    """
+    from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+
+    require(os.path.exists(CHROMIUM), f"Chromium ({CHROMIUM}, apt package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

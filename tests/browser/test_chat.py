@@ -1,0 +1,210 @@
+"""End to end: the built bundle in Chromium, `roost serve`, real Prosody, slixmpp peers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from backend.devserver.prosody import ProsodyServer
+from tests.browser.conftest import RoostServer
+from tests.conftest import make_prosody
+
+TIMEOUT = 20_000
+
+
+def login(page: Any, url: str, address: str, password: str, trusted: bool = True) -> None:
+    page.goto(url)
+    page.get_by_label("Address").fill(address)
+    page.get_by_label("Password").fill(password)
+    box = page.get_by_label("This is a trusted device")
+    if box.is_checked() != trusted:
+        box.click()
+    page.get_by_role("button", name="Log in").click()
+
+
+def contacts(page: Any) -> Any:
+    return page.get_by_role("list", name="Contacts")
+
+
+def contact(page: Any, name: str) -> Any:
+    return contacts(page).get_by_role("listitem", name=re.compile(rf"^{re.escape(name)}\b"))
+
+
+def open_chat(page: Any, name: str) -> None:
+    contact(page, name).click()
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible(timeout=TIMEOUT)
+
+
+def send(page: Any, text: str) -> None:
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+
+
+def log(page: Any) -> Any:
+    return page.get_by_role("log", name="Messages")
+
+
+def test_alice_and_bob_chat_both_ways(roost: RoostServer, new_page: Any) -> None:
+    alice, bob = new_page(), new_page()
+    login(alice, roost.url, "alice@localhost", "alice")
+    login(bob, roost.url, "bob", "bob")  # bare name gets the default domain
+    expect(contact(alice, "Bob")).to_be_visible(timeout=TIMEOUT)
+    expect(contact(bob, "Alice")).to_be_visible(timeout=TIMEOUT)
+    # Presence: each sees the other online once both are logged in.
+    expect(contact(alice, "Bob")).to_contain_text(re.compile("online", re.I), timeout=TIMEOUT)
+
+    open_chat(alice, "Bob")
+    send(alice, "Hi Bob <b>not bold</b>")
+    open_chat(bob, "Alice")
+    expect(log(bob)).to_contain_text("Hi Bob <b>not bold</b>", timeout=TIMEOUT)
+    assert bob.locator("[role=log] b").count() == 0  # text, never markup
+    send(bob, "Hello Alice\nsecond line")
+    expect(log(alice)).to_contain_text("Hello Alice", timeout=TIMEOUT)
+    expect(log(alice)).to_contain_text("second line")
+    # Shift+Enter makes a newline instead of sending.
+    box = alice.get_by_role("textbox", name="Message")
+    box.fill("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    assert box.input_value() == "line one\nline two"
+    box.press("Enter")
+    expect(log(bob)).to_contain_text("line two", timeout=TIMEOUT)
+    assert alice.errors.errors == [] and bob.errors.errors == []
+
+
+def test_browser_and_slixmpp_bot(roost: RoostServer, new_page: Any, peer_factory: Any) -> None:
+    carol = peer_factory("carol")
+    page = new_page()
+    login(page, roost.url, "dave@localhost", "dave")
+    # dave has no roster entry for carol: the message arrives from a stranger.
+    login_done = page.get_by_role("button", name="Log out")
+    expect(login_done).to_be_visible(timeout=TIMEOUT)
+    carol.send("dave@localhost", "ping from a bot")
+    expect(page.get_by_text("ping from a bot")).to_be_visible(timeout=TIMEOUT)
+
+    page2 = new_page()
+    login(page2, roost.url, "alice@localhost", "alice")
+    open_chat(page2, "Carol")
+    send(page2, "hello bot")
+    assert carol.wait_message() == ("alice@localhost", "hello bot")
+    carol.send("alice@localhost", "hello browser")
+    expect(log(page2)).to_contain_text("hello browser", timeout=TIMEOUT)
+
+
+def test_wrong_password_then_right_one(roost: RoostServer, new_page: Any) -> None:
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "not-her-password")
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile("wrong address or password", re.I), timeout=TIMEOUT
+    )
+    expect(page.get_by_label("Password")).to_be_visible()
+    # Nothing else broke: the same page logs in with the right password.
+    page.get_by_label("Password").fill("alice")
+    page.get_by_role("button", name="Log in").click()
+    expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
+    assert page.errors.errors == []
+
+
+def test_server_unreachable_then_retry(
+    tmp_path: Path, dist_dir: Path, new_page: Any
+) -> None:
+    server: ProsodyServer = make_prosody(tmp_path / "prosody")
+    roost = RoostServer(tmp_path, dist_dir, server)
+    try:
+        server.stop()  # the XMPP server is down
+        page = new_page()
+        login(page, roost.url, "alice@localhost", "alice")
+        expect(page.get_by_role("status")).to_contain_text(
+            re.compile("can.t reach the server", re.I), timeout=TIMEOUT
+        )
+        retry = page.get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+        server.restart()
+        retry.click()
+        expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
+    finally:
+        roost.stop()
+        server.stop()
+
+
+def test_untrusted_session_leaves_nothing_behind(roost: RoostServer, new_page: Any) -> None:
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    send(page, "this must not be stored")
+    expect(log(page)).to_contain_text("this must not be stored", timeout=TIMEOUT)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=TIMEOUT)
+    leftovers = page.evaluate(
+        """async () => {
+            const dbs = (await indexedDB.databases()).map(d => d.name)
+                .filter(n => !n.startsWith('brython'));
+            const cacheKeys = await caches.keys();
+            return {dbs, local: localStorage.length, session: sessionStorage.length,
+                    caches: cacheKeys.filter(k => !k.startsWith('roost-shell'))};
+        }"""
+    )
+    assert leftovers == {"dbs": [], "local": 0, "session": 0, "caches": []}
+
+
+def test_trusted_session_keeps_history_in_indexeddb(roost: RoostServer, new_page: Any) -> None:
+    page = new_page()
+    login(page, roost.url, "carol@localhost", "carol", trusted=True)
+    open_chat(page, "Alice")
+    send(page, "kept on this device")
+    expect(log(page)).to_contain_text("kept on this device", timeout=TIMEOUT)
+    page.wait_for_timeout(500)
+    names = page.evaluate("async () => (await indexedDB.databases()).map(d => d.name)")
+    assert any(n.startswith("roost-") for n in names), names
+
+
+def test_phone_layout_360x740(roost: RoostServer, new_page: Any) -> None:
+    page = new_page(viewport={"width": 360, "height": 740})
+    login(page, roost.url, "bob@localhost", "bob")
+    expect(contact(page, "Alice")).to_be_visible(timeout=TIMEOUT)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"page scrolls sideways on a phone: {width}px"
+    open_chat(page, "Alice")
+    send(page, "from a phone")
+    expect(log(page)).to_contain_text("from a phone", timeout=TIMEOUT)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.get_by_role("button", name=re.compile("back", re.I)).click()
+    expect(contact(page, "Alice")).to_be_visible()
+
+
+def test_static_bundle_straight_at_prosody_websocket(
+    tmp_path: Path, dist_dir: Path, prosody: ProsodyServer, new_page: Any, peer_factory: Any
+) -> None:
+    """The bundle alone, configured to use Prosody's own mod_websocket (no Roost proxy)."""
+    direct = {"websocket_url": prosody.websocket_url}
+    roost = RoostServer(tmp_path, dist_dir, prosody, client=direct)
+    try:
+        echo = peer_factory("echo")
+        page = new_page()
+        login(page, roost.url, "alice@localhost", "alice")
+        open_chat(page, "Echo bot")
+        send(page, "direct path")
+        assert echo.wait_message() == ("alice@localhost", "direct path")
+        echo.send("alice@localhost", "echo: direct path")
+        expect(log(page)).to_contain_text("echo: direct path", timeout=TIMEOUT)
+    finally:
+        roost.stop()
+
+
+def test_subscription_request_approve(
+    roost: RoostServer, new_page: Any, peer_factory: Any
+) -> None:
+    page = new_page()
+    login(page, roost.url, "carol@localhost", "carol")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=TIMEOUT)
+    stranger = peer_factory("stranger")
+    stranger._call(lambda: stranger._client.send_presence(pto="carol@localhost", ptype="subscribe"))
+    card = page.get_by_text(re.compile("wants to see your status", re.I))
+    expect(card).to_be_visible(timeout=TIMEOUT)
+    page.get_by_role("button", name="Approve").click()
+    expect(card).to_be_hidden(timeout=TIMEOUT)
+    expect(contact(page, "stranger@localhost")).to_be_visible(timeout=TIMEOUT)
