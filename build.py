@@ -47,7 +47,7 @@ SW_SOURCE = ROOT / "service_worker" / "sw.js"
 MANIFEST_TEMPLATE = ROOT / "manifest.json"
 
 # CPython-only modules: never shipped to the browser (docs/architecture.md).
-CPYTHON_ONLY = frozenset({"roost.xmpp.xmlparse", "roost.app.ports"})
+CPYTHON_ONLY = frozenset({"roost.xmpp.xmlparse"})
 
 DEFAULT_CONFIG: dict[str, object] = {
     "websocket_url": "/xmpp-websocket",

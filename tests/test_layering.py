@@ -41,7 +41,6 @@ FORBIDDEN = {
 # CPython-only modules, excluded from the browser bundle by build.py.
 ALLOWED = {
     "xmpp/xmlparse.py": {"xml"},
-    "app/ports.py": {"typing"},
 }
 
 

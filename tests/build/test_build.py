@@ -80,7 +80,7 @@ def test_app_bundle_holds_the_roost_package_without_cpython_only_modules(dist: P
         for p in (ROOT / "frontend" / "roost").rglob("*.py")
         if "__pycache__" not in p.parts
     }
-    assert set(vfs) == sources - {"roost.xmpp.xmlparse", "roost.app.ports"}
+    assert set(vfs) == sources - {"roost.xmpp.xmlparse"}
     assert vfs["roost"][3] == 1 and len(vfs["roost.main"]) == 3  # package flag
     assert vfs["roost.main"][0] == ".py"
     assert "roost.platform" in vfs["roost.main"][2]

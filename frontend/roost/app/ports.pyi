@@ -1,8 +1,7 @@
 """What `ChatApp` needs from its platform, as typing Protocols.
 
-CPython/mypy only: this module imports `typing` at run time, so it is
-excluded from the browser bundle and imported elsewhere only under
-`if TYPE_CHECKING:`. `roost.platform.BrowserPlatform` implements `Platform`;
+A stub file: it exists only for the type checker (imported under
+`if TYPE_CHECKING:`), so it can never be loaded, or bundled, at run time. `roost.platform.BrowserPlatform` implements `Platform`;
 tests implement it in memory.
 """
 
