@@ -1,8 +1,9 @@
 """What `ChatApp` needs from its platform, as typing Protocols.
 
 A stub file: it exists only for the type checker (imported under
-`if TYPE_CHECKING:`), so it can never be loaded, or bundled, at run time. `roost.platform.BrowserPlatform` implements `Platform`;
-tests implement it in memory.
+`if TYPE_CHECKING:`), so it can never be loaded, or bundled, at run time.
+`roost.platform.BrowserPlatform` implements `Platform`; tests implement it
+in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any, Protocol
 
 from roost.xmpp.element import Element
 from roost.xmpp.errors import NetworkError
-
 
 class Connection(Protocol):
     """One WebSocket carrying RFC 7395 frames."""
