@@ -43,6 +43,10 @@ ERROR = "error"
 
 ROSTER_STORE = "roster"
 MESSAGES_STORE = "messages"
+# A conversation is written back as a whole (one record per conversation), so
+# writes are batched: at most one per conversation per STORE_DELAY seconds.
+# A burst of n messages would otherwise rewrite the list n times (O(n²)).
+STORE_DELAY = 0.25
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -81,6 +85,7 @@ class ChatApp:
         "_address",
         "_client",
         "_conn",
+        "_dirty",
         "_emitter",
         "_generation",
         "_opened",
@@ -88,6 +93,7 @@ class ChatApp:
         "_roster_from_server",
         "_storage",
         "_storage_key",
+        "_store_timer",
         "active",
         "contacts",
         "conversations",
@@ -121,6 +127,8 @@ class ChatApp:
         self._storage: Storage | None = None
         self._storage_key: tuple[str, bool] | None = None
         self._roster_from_server = False
+        self._dirty: dict[str, Conversation] = {}  # conversations not yet written
+        self._store_timer: object = None
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -173,6 +181,7 @@ class ChatApp:
             client.close()
             self._flush()
         self._drop_connection()
+        self.flush_storage()
         self._address = None
         self._password = None
         if self._storage is not None and not self.trusted:
@@ -500,6 +509,7 @@ class ChatApp:
         key = (account, trusted)
         if self._storage is not None and self._storage_key == key:
             return  # a retry: same account, same storage, keep what we have
+        self.flush_storage()  # pending writes belong to the previous account
         if self._storage is not None and self._storage_key and not self._storage_key[1]:
             self._storage.destroy()  # switching away from an untrusted session
         self._reset_data()
@@ -545,5 +555,24 @@ class ChatApp:
         return conversation
 
     def _store_conversation(self, conversation: Conversation) -> None:
-        if self._storage is not None:
-            self._storage.put(MESSAGES_STORE, conversation.jid, conversation.to_store())
+        """Write `conversation` soon (batched; see STORE_DELAY)."""
+        if self._storage is None:
+            return
+        self._dirty[conversation.jid] = conversation
+        if self._store_timer is None:
+            self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
+
+    def _write_dirty(self) -> None:
+        self._store_timer = None
+        dirty, self._dirty = self._dirty, {}
+        storage = self._storage
+        if storage is None:
+            return
+        for conversation in dirty.values():
+            storage.put(MESSAGES_STORE, conversation.jid, conversation.to_store())
+
+    def flush_storage(self) -> None:
+        """Write pending conversations now (the UI calls it when the page is hidden)."""
+        if self._store_timer is not None:
+            self.platform.cancel(self._store_timer)
+        self._write_dirty()

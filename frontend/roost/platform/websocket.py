@@ -37,7 +37,17 @@ class Connection:
     (`opened` tells a failed connect from a lost connection).
     """
 
-    __slots__ = ("_closed", "_closing", "_on_close", "_on_frame", "_on_open", "_opened", "_ws")
+    __slots__ = (
+        "_closed",
+        "_closing",
+        "_draining",
+        "_on_close",
+        "_on_frame",
+        "_on_open",
+        "_opened",
+        "_queue",
+        "_ws",
+    )
 
     def __init__(
         self,
@@ -52,6 +62,12 @@ class Connection:
         self._opened = False
         self._closing = False
         self._closed = False
+        # Frames are queued and handed over in batches, one task per batch:
+        # during a burst the browser queues one task per frame, and handling
+        # them together lets the app and the UI do their per-task work
+        # (rendering, storage) once per batch instead of once per frame.
+        self._queue: list[str] = []
+        self._draining = False
         try:
             ws = window.WebSocket.new(resolve_url(url), SUBPROTOCOL)
         except Exception as exc:  # bad URL, blocked port: report like a failed connect
@@ -96,9 +112,32 @@ class Connection:
             return
         data = ev.data  # type: ignore[attr-defined]
         if isinstance(data, str):
-            self._on_frame(data)
+            self._queue.append(data)
+            if not self._draining:
+                self._draining = True
+                window.setTimeout(self._drain, 0)
+
+    def _drain(self) -> None:
+        """Hand every queued frame to `on_frame`, in order."""
+        self._draining = False
+        queue, self._queue = self._queue, []
+        for i, frame in enumerate(queue):
+            if self._closed:
+                return
+            try:
+                self._on_frame(frame)
+            except BaseException:
+                # Keep the rest for the next task, as if each frame had its own.
+                rest = queue[i + 1 :]
+                if rest:
+                    self._queue[:0] = rest
+                    if not self._draining:
+                        self._draining = True
+                        window.setTimeout(self._drain, 0)
+                raise
 
     def _handle_close(self, ev: object) -> None:
+        self._drain()  # frames received before the close come first
         code = int(ev.code)  # type: ignore[attr-defined]
         if self._closing or code == 1000:
             self._finish(None)

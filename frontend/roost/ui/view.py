@@ -96,6 +96,12 @@ class ChatView:
         self.conn_state = _el("conn-state")
         self.active: str | None = None
         self.screen = "login"
+        # Rendering is coalesced per task: app events only record what changed
+        # and one microtask draws it (a batch of frames is one task, see
+        # platform/websocket.py), so a burst costs one DOM update per batch.
+        self._pending: list[Any] = []  # messages of the active chat not yet drawn
+        self._contacts_dirty = False
+        self._scheduled = False
         # Messages that mean "the network failed": only then is Retry offered.
         self._network_messages = (
             NetworkError(False).user_message,
@@ -111,6 +117,9 @@ class ChatView:
         self.requests_box.addEventListener("click", self._on_request_click)
         self.composer.addEventListener("submit", self._on_send)
         self.text.addEventListener("keydown", self._on_key)
+        # Batched history writes (ChatApp.flush_storage) go out before the page goes.
+        window.addEventListener("pagehide", self._on_pagehide)
+        document.addEventListener("visibilitychange", self._on_pagehide)
 
         for name, handler in (
             ("state", self.on_state),
@@ -144,6 +153,13 @@ class ChatView:
         self.notice.hidden = True
         self._status("Connecting…")
         self.app.retry()
+
+    def _on_pagehide(self, _ev: Any) -> None:
+        if str(document.visibilityState) == "visible" and str(_ev.type) != "pagehide":
+            return
+        flush = getattr(self.app, "flush_storage", None)
+        if flush is not None:
+            flush()
 
     def _on_logout(self, _ev: Any) -> None:
         self.app.logout()
@@ -191,25 +207,43 @@ class ChatView:
             return isinstance(error, NetworkError)
         return message in self._network_messages
 
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            window.queueMicrotask(_logged("render", self._render_pending))
+
+    def _render_pending(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        if pending:
+            self.render.appendMessages(self.log, to_js([self._message_item(m) for m in pending]))
+        if self._contacts_dirty:
+            self._render_contacts()
+
     def on_roster(self, *_args: object) -> None:
-        self._render_contacts()
+        self._contacts_dirty = True
+        self._schedule()
 
     def on_contact(self, *_args: object) -> None:
-        self._render_contacts()
+        self._contacts_dirty = True
+        self._schedule()
 
     def on_messages(self, bare: str, messages: list[Any]) -> None:
         bare = _bare(bare)
         if bare != self.active:
-            self._render_contacts()  # unread counts
+            self._contacts_dirty = True  # unread counts
+            self._schedule()
             return
-        current = self._messages_of(bare)
+        conversation = self._conversation(bare)
+        current = getattr(conversation, "messages", None) or []
         n = len(messages)
         if (
             n
             and len(current) >= n
             and all(a is b for a, b in zip(current[-n:], messages, strict=False))
         ):
-            self.render.appendMessages(self.log, to_js([self._message_item(m) for m in messages]))
+            self._pending.extend(messages)
+            self._schedule()
         else:  # history inserted before what is shown: draw it again
             self._render_conversation(bare)
 
@@ -243,6 +277,7 @@ class ChatView:
     def _show_login(self) -> None:
         self.screen = "login"
         self.active = None
+        self._pending = []
         self.render.renderContacts(self.contacts, to_js([]))
         self.render.renderRequests(self.requests_box, to_js([]))
         self.render.renderMessages(self.log, to_js([]))
@@ -281,6 +316,7 @@ class ChatView:
         }
 
     def _render_contacts(self) -> None:
+        self._contacts_dirty = False
         contacts = self._contact_map()
         items = [self._contact_item(b, c) for b, c in contacts.items()]
         # People who wrote to us without being in the roster are listed too.
@@ -308,6 +344,7 @@ class ChatView:
         return int(getattr(self._conversation(bare), "unread", 0) or 0)
 
     def _render_conversation(self, bare: str) -> None:
+        self._pending = []  # drawn below with the rest
         items = [self._message_item(m) for m in self._messages_of(bare)]
         self.render.renderMessages(self.log, to_js(items))
 
