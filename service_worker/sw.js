@@ -52,7 +52,9 @@ self.addEventListener("fetch", function (event) {
   var scope = new URL(self.registration.scope);
   var path = url.pathname.slice(scope.pathname.length);
 
-  if (request.mode === "navigate" || path === "" || path === "index.html") {
+  // Only the shell itself is stored under the shell key: any other page a tab
+  // opens on this origin (/healthz, an operator's page) must not replace it.
+  if (path === "" || path === "index.html") {
     event.respondWith(networkFirst(request, "./"));
     return;
   }
