@@ -15,6 +15,7 @@ import pytest
 
 from backend.devserver.prosody import ProsodyServer, free_port
 from tests.conftest import ROOT
+from tests.support.pagelog import PageLog
 from tests.support.threaded_peer import ThreadedPeer
 
 
@@ -75,18 +76,6 @@ def roost(tmp_path_factory: pytest.TempPathFactory, dist_dir: Path,
     server.stop()
 
 
-class PageErrors:
-    """Collects console errors and uncaught page errors, to assert none happened."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def attach(self, page: Any) -> PageErrors:
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        return self
-
-
 @pytest.fixture
 def new_page(chromium: Any) -> Iterator[Callable[..., Any]]:
     """Factory for pages, each in its own (incognito) context like a separate browser."""
@@ -96,7 +85,7 @@ def new_page(chromium: Any) -> Iterator[Callable[..., Any]]:
         ctx = chromium.new_context(viewport=viewport or {"width": 1280, "height": 800})
         contexts.append(ctx)
         page = ctx.new_page()
-        page.errors = PageErrors().attach(page)  # type: ignore[attr-defined]
+        page.errors = PageLog(page)  # type: ignore[attr-defined]
         return page
 
     yield make

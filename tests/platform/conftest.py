@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.pagelog import PageLog
 
 ENTRY = '<script type="text/python">import roost.main</script>'
 
@@ -84,29 +85,6 @@ def make_page(dist: Path, server: StaticServer) -> Callable[[str, str], str]:
 def browser(chromium: Any) -> Any:
     """The session-wide Chromium (tests/conftest.py)."""
     return chromium
-
-
-class PageLog:
-    """Console errors, page errors and failed requests seen by a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.errors: list[str] = []
-        self.failed: list[str] = []
-        self.console: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("requestfailed", lambda req: self.failed.append(req.url))
-        page.on(
-            "response",
-            lambda resp: (
-                self.failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None
-            ),
-        )
-
-    def _console(self, msg: Any) -> None:
-        self.console.append(f"[{msg.type}] {msg.text}")
-        if msg.type == "error":
-            self.errors.append(msg.text)
 
 
 @pytest.fixture
