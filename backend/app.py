@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.proxy.upstream import Connector
-from backend.proxy.websocket import make_endpoint
+from backend.proxy.websocket import SessionCounter, make_endpoint
 from backend.settings import Settings
 
 logger = logging.getLogger("roost")
@@ -131,16 +131,18 @@ def create_app(settings: Settings, *, connector: Connector | None = None) -> Sta
     async def config_json(_request: Request) -> Response:
         return JSONResponse(settings.client_config())
 
+    # One per-address session count for every WebSocket route.
+    sessions = SessionCounter(settings.websocket.max_sessions_per_ip)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/config.json", config_json, methods=["GET", "HEAD"]),
-        WebSocketRoute("/xmpp-websocket", make_endpoint(settings, connector)),
+        WebSocketRoute("/xmpp-websocket", make_endpoint(settings, connector, sessions)),
     ]
     ws_path = settings.client.websocket_url
     if ws_path.startswith("/") and ws_path != "/xmpp-websocket":
         # A custom path on this same server (an absolute ws(s):// URL points
         # elsewhere and needs no route here).
-        routes.append(WebSocketRoute(ws_path, make_endpoint(settings, connector)))
+        routes.append(WebSocketRoute(ws_path, make_endpoint(settings, connector, sessions)))
     static_dir = settings.server.static_dir
     if static_dir.is_dir():
         routes.append(Mount("/", app=StaticFiles(directory=static_dir, html=True)))

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
+import uvicorn.config
 from starlette.types import ASGIApp
 
+from backend import logfilter
 from backend.settings import ConfigError, Settings, load_settings
 
 # uvicorn's own WebSocket limit is a backstop above the proxy's check, so
@@ -66,7 +68,11 @@ def uvicorn_config(
     log_level: str = "info",
     proxy_headers: bool = False,
 ) -> uvicorn.Config:
-    """uvicorn settings for Roost (shared by `serve` and the tests)."""
+    """uvicorn settings for Roost (shared by `serve`, `demo` and the tests).
+
+    Logging is uvicorn's own configuration plus `logfilter.WireDumpFilter`,
+    so no log level ever shows WebSocket frames or handshake headers.
+    """
     from backend.app import create_app
 
     return uvicorn.Config(
@@ -74,6 +80,7 @@ def uvicorn_config(
         host=settings.server.host,
         port=settings.server.port,
         log_level=log_level,
+        log_config=logfilter.install(uvicorn.config.LOGGING_CONFIG),
         ws="websockets-sansio",
         ws_max_size=settings.websocket.max_stanza_size + WS_SIZE_SLACK,
         # Compression across secrets and attacker-chosen text invites
@@ -111,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"→ {domains}")
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logfilter.protect_handlers()
     serve(settings, args.log_level, args.proxy_headers)
     return 0
 
@@ -119,10 +127,15 @@ def _demo(args: list[str]) -> int:
     try:
         demo = importlib.import_module("backend.devserver.demo")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("backend.devserver.demo", "backend.devserver"):
-            raise
-        print("roost: the demo is not available in this installation "
-              "(backend/devserver/demo.py is missing)", file=sys.stderr)
+        if exc.name in ("backend.devserver.demo", "backend.devserver"):
+            print("roost: the demo is not available in this installation "
+                  "(backend/devserver/demo.py is missing)", file=sys.stderr)
+            return 2
+        if exc.name is None or exc.name.split(".")[0] == "backend":
+            raise  # a bug in Roost itself, not a missing dependency
+        # slixmpp (the echo bot) and the like come with the dev extra only.
+        print(f"roost: the demo needs the development dependencies (module "
+              f"{exc.name!r} is missing): pip install -e '.[dev]'", file=sys.stderr)
         return 2
     result = demo.main(args)
     return int(result) if isinstance(result, int) else 0

@@ -4,7 +4,8 @@ File layout (see `roost.example.toml` for every option, commented)::
 
     [server]            host, port, static_dir, public_url
     [[xmpp.servers]]    domain, host, port, tls, ca_file, allow_private_addresses
-    [websocket]         allowed_origins, max_stanza_size, connect_timeout
+    [websocket]         allowed_origins, max_stanza_size, connect_timeout,
+                        auth_timeout, max_sessions_per_ip
     [client]            websocket_url, default_domain
 
 Environment overrides: `ROOST_<SECTION>__<KEY>=value`, path segments joined
@@ -32,7 +33,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
@@ -79,6 +80,11 @@ class WebSocketSettings:
     allowed_origins: tuple[str, ...]
     max_stanza_size: int = 262144
     connect_timeout: float = 10.0
+    # Seconds from the upstream connection until SASL <success/> must have
+    # reached the browser; otherwise the stream ends with policy-violation.
+    auth_timeout: float = 30.0
+    # Concurrent WebSocket sessions from one client address (0: no limit).
+    max_sessions_per_ip: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +253,11 @@ def build_settings(raw: Mapping[str, Any], base: Path = Path()) -> Settings:
         )
     if websocket.connect_timeout <= 0:
         raise ConfigError("[websocket] connect_timeout must be positive")
-    websocket = WebSocketSettings(origins, websocket.max_stanza_size, websocket.connect_timeout)
+    if websocket.auth_timeout <= 0:
+        raise ConfigError("[websocket] auth_timeout must be positive")
+    if websocket.max_sessions_per_ip < 0:
+        raise ConfigError("[websocket] max_sessions_per_ip must be 0 (no limit) or more")
+    websocket = replace(websocket, allowed_origins=origins)
 
     client_raw = dict(_table(raw, "client"))
     client_raw.setdefault("default_domain", servers[0].domain)

@@ -8,7 +8,9 @@ What runs (all on loopback, stopped together on Ctrl+C or SIGTERM):
 - the echo bot (`backend.devserver.bots.EchoBot`) logged in as echo@localhost;
 - the Roost backend (uvicorn) on http://localhost:8080 serving ``dist/`` (built
   first when missing or older than the sources) and proxying ``/xmpp-websocket``
-  to Prosody's c2s port with ``tls = "none"`` (allowed for loopback only).
+  to Prosody's c2s port with ``tls = "none"`` (allowed for loopback only). Its
+  uvicorn config is ``backend.cli.uvicorn_config``'s, so it runs exactly like
+  ``roost serve`` (only quieter: log level ``warning``).
 
 ``--direct`` points the client at Prosody's own mod_websocket endpoint instead
 of the proxy: the way an operator hosting ``dist/`` alone on nginx runs it.
@@ -25,7 +27,6 @@ import signal
 import socket
 import subprocess
 import sys
-import warnings
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -233,27 +234,22 @@ Roost demo is running.
 """
 
 
+def uvicorn_settings(settings: Settings) -> uvicorn.Config:
+    """The backend's uvicorn config: exactly `roost serve`'s, quieter (log level warning)."""
+    from backend.cli import uvicorn_config
+
+    return uvicorn_config(settings, log_level="warning")
+
+
 async def serve(prosody: ProsodyServer, opts: argparse.Namespace) -> None:
     """Echo bot + Roost backend until SIGINT/SIGTERM; both stopped on the way out."""
-    from backend.app import create_app
-    from backend.cli import WS_SIZE_SLACK
-
-    # Same WebSocket implementation as `roost serve`; its deprecation notice
-    # is for uvicorn's maintainers, not for someone trying the demo.
-    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
     settings = demo_settings(prosody, opts.host, opts.port, opts.direct)
-    config = uvicorn.Config(
-        create_app(settings), host=opts.host, port=opts.port, log_level="warning",
-        access_log=False, ws="websockets", server_header=False,
-        ws_max_size=settings.websocket.max_stanza_size + WS_SIZE_SLACK,
-    )
-    server = _Server(config)
+    server = _Server(uvicorn_settings(settings))
     bot = EchoBot(f"echo@{DOMAIN}", DEMO_USERS["echo"], "127.0.0.1", prosody.c2s_port)
     try:
         await bot.start()

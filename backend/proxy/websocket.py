@@ -2,15 +2,19 @@
 
 One `ProxySession` per WebSocket:
 
-1. Before accepting: the `Origin` header must be in the allowlist and the
-   client must offer the `xmpp` subprotocol; otherwise the handshake is
-   refused (closing before accept answers HTTP 403).
+1. Before accepting: the `Origin` header must be in the allowlist, the
+   client must offer the `xmpp` subprotocol, and its address may not already
+   hold `max_sessions_per_ip` sessions; otherwise the handshake is refused
+   (closing before accept answers HTTP 403).
 2. The first frame must be `<open to=DOMAIN/>` within `connect_timeout`;
    a domain that is not configured is answered with `host-unknown` and no
    connection is attempted (no open relay).
 3. The upstream connection is opened and secured (`upstream.py`), the
    stream header written, and both directions are pumped concurrently
-   through the sans-I/O translators (`framing.py`).
+   through the sans-I/O translators (`framing.py`). SASL `<success/>` must
+   reach the browser within `auth_timeout` seconds of the upstream
+   connection, or the stream ends with `policy-violation` (an unauthenticated
+   stream holds a connection to the XMPP server; it gets a short deadline).
 4. Any `StreamError` is answered with a framed `<stream:error>` and
    `<close/>`, then both sides are closed.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -30,12 +35,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.proxy.framing import (
     CLOSE_FRAME,
+    SASL_NS,
     STREAM_CLOSE,
     ClientClose,
     ClientFrameTranslator,
     ClientOpen,
     Limits,
     ServerClose,
+    ServerElement,
     ServerStreamTranslator,
     StreamError,
     stream_error_frame,
@@ -65,14 +72,43 @@ def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
     return normalized is not None and normalized in allowed
 
 
+class SessionCounter:
+    """Open sessions per client address, bounded by `limit` (0: unbounded).
+
+    One per application, shared by every WebSocket route. Only touched from
+    the event loop, between awaits, so it needs no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    def acquire(self, address: str) -> bool:
+        """Count a new session for `address`; False (and nothing counted) when full."""
+        if self.limit and self.open[address] >= self.limit:
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+
 def make_endpoint(
-    settings: Settings, connector: Connector | None = None
+    settings: Settings, connector: Connector | None = None,
+    sessions: SessionCounter | None = None,
 ) -> Callable[[WebSocket], Awaitable[None]]:
-    """The WebSocket route handler bound to `settings` (and a connector for tests)."""
+    """The WebSocket route handler bound to `settings` (and a connector for tests).
+
+    Routes that share `sessions` share the per-address session limit.
+    """
     connect: Connector = connector or open_upstream
+    counter = sessions or SessionCounter(settings.websocket.max_sessions_per_ip)
 
     async def xmpp_websocket(websocket: WebSocket) -> None:
-        await ProxySession(websocket, settings, connect).run()
+        await ProxySession(websocket, settings, connect, counter).run()
 
     return xmpp_websocket
 
@@ -80,10 +116,14 @@ def make_endpoint(
 class ProxySession:
     """One browser WebSocket and, once opened, one upstream XMPP connection."""
 
-    def __init__(self, websocket: WebSocket, settings: Settings, connect: Connector) -> None:
+    def __init__(
+        self, websocket: WebSocket, settings: Settings, connect: Connector,
+        sessions: SessionCounter | None = None,
+    ) -> None:
         self.websocket = websocket
         self.settings = settings
         self.connect = connect
+        self.sessions = sessions or SessionCounter(settings.websocket.max_sessions_per_ip)
         self.limits = Limits(max_stanza_size=settings.websocket.max_stanza_size)
         self.client = ClientFrameTranslator(self.limits)
         self.server_stream = ServerStreamTranslator(self.limits)
@@ -93,8 +133,10 @@ class ProxySession:
         self._error: StreamError | None = None
         self._client_gone = False
         self._close_sent = False
+        self._authenticated = anyio.Event()
         peer = websocket.client
         self.peer = f"{peer.host}:{peer.port}" if peer else "?"
+        self.address = peer.host if peer else "?"
 
     async def run(self) -> None:
         """Check the handshake, then proxy until either side closes."""
@@ -108,16 +150,24 @@ class ProxySession:
             logger.warning("[%d] %s: no 'xmpp' subprotocol offered", self.id, self.peer)
             await ws.close(code=1002)
             return
-        await ws.accept(subprotocol=SUBPROTOCOL)
-        logger.info("[%d] %s: accepted", self.id, self.peer)
+        if not self.sessions.acquire(self.address):
+            logger.warning("[%d] %s: refused, already %d sessions from this address",
+                           self.id, self.peer, self.sessions.limit)
+            await ws.close(code=1008)  # before accept: HTTP 403
+            return
         try:
-            await self._serve()
-        except StreamError as exc:
-            self._error = exc
-        except WebSocketDisconnect:
-            self._client_gone = True
+            await ws.accept(subprotocol=SUBPROTOCOL)
+            logger.info("[%d] %s: accepted", self.id, self.peer)
+            try:
+                await self._serve()
+            except StreamError as exc:
+                self._error = exc
+            except WebSocketDisconnect:
+                self._client_gone = True
+            finally:
+                await self._finish()
         finally:
-            await self._finish()
+            self.sessions.release(self.address)
 
     async def _serve(self) -> None:
         timeout = self.settings.websocket.connect_timeout
@@ -137,10 +187,30 @@ class ProxySession:
         self.xmpp_server = server
         self.upstream = await self.connect(server, timeout=timeout, limits=self.limits)
         logger.info("[%d] %s: connected to %s (%s)", self.id, self.peer, server.domain, server.tls)
-        await self.upstream.write(opened.header)
+        await self._write_up(opened.header)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._pump_down, tg.cancel_scope)
             tg.start_soon(self._pump_up, tg.cancel_scope)
+            tg.start_soon(self._auth_deadline, tg.cancel_scope)
+
+    async def _write_up(self, data: bytes) -> None:
+        """Write to the server; a failed write is `remote-connection-failed`."""
+        try:
+            await self._upstream().write(data)
+        except OSError:  # includes ssl.SSLError
+            logger.info("[%d] %s: writing to the XMPP server failed", self.id, self.peer)
+            raise StreamError("remote-connection-failed",
+                              "the connection to the XMPP server was lost") from None
+
+    async def _auth_deadline(self, scope: anyio.CancelScope) -> None:
+        """End the stream unless SASL `<success/>` reached the browser in time."""
+        timeout = self.settings.websocket.auth_timeout
+        with anyio.move_on_after(timeout):
+            await self._authenticated.wait()
+            return
+        logger.info("[%d] %s: not authenticated within %g s", self.id, self.peer, timeout)
+        self._error = StreamError("policy-violation", "not authenticated in time")
+        scope.cancel()
 
     async def _receive_frame(self) -> str | bytes:
         message = await self.websocket.receive()
@@ -154,7 +224,6 @@ class ProxySession:
 
     async def _pump_up(self, scope: anyio.CancelScope) -> None:
         """Browser → server, until the browser closes or fails."""
-        upstream = self._upstream()
         try:
             while True:
                 event = self.client.receive(await self._receive_frame())
@@ -164,21 +233,18 @@ class ProxySession:
                     if self.settings.xmpp_server_for(event.to or "") is not self.xmpp_server:
                         raise StreamError("host-unknown", "a restart may not change the domain")
                     self.server_stream.restart()
-                    await upstream.write(event.header)
+                    await self._write_up(event.header)
                 elif isinstance(event, ClientClose):
-                    await upstream.write(event.data)
+                    await self._write_up(event.data)
                     break
                 else:
-                    await upstream.write(event.data)
+                    await self._write_up(event.data)
         except StreamError as exc:
             self._error = exc
             scope.cancel()
             return
         except WebSocketDisconnect:
             self._client_gone = True
-            scope.cancel()
-            return
-        except OSError:
             scope.cancel()
             return
         # The browser closed its stream: give the server a moment to close its own.
@@ -200,6 +266,8 @@ class ProxySession:
                     await self.websocket.send_text(event.frame)
                     if isinstance(event, ServerClose):
                         self._close_sent = True
+                    elif isinstance(event, ServerElement) and _is_sasl_success(event):
+                        self._authenticated.set()
                 if self._close_sent:
                     break
         except StreamError as exc:
@@ -248,3 +316,7 @@ class ProxySession:
                         error.condition)
         else:
             logger.info("[%d] %s: closed", self.id, self.peer)
+
+
+def _is_sasl_success(event: ServerElement) -> bool:
+    return event.element.ns == SASL_NS and event.element.local == "success"

@@ -94,3 +94,42 @@ def test_demo_hook_calls_main(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib, "import_module", lambda name: Demo)
     assert cli.main(["demo", "--port", "8081"]) == 0
     assert calls == [["--port", "8081"]]
+
+
+def test_demo_without_dev_dependencies(monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain `pip install .` has no slixmpp: one sentence, exit 2, no traceback."""
+    # Make `import slixmpp` fail as it does when the package is not installed,
+    # and the demo modules import afresh (monkeypatch restores all three).
+    monkeypatch.setitem(sys.modules, "slixmpp", None)
+    for name in ("backend.devserver.demo", "backend.devserver.bots"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert cli.main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roost: the demo needs the development dependencies")
+    assert "'slixmpp'" in err
+    assert "pip install -e '.[dev]'" in err
+
+
+def test_demo_hook_does_not_hide_roost_bugs(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(name: str) -> Any:
+        raise ModuleNotFoundError("No module named 'backend.nope'", name="backend.nope")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["demo"])
+
+
+def test_uvicorn_requirement_has_a_sound_sansio_implementation() -> None:
+    """`ws="websockets-sansio"` exists from 0.35; 0.52.1 fixed its write flow control."""
+    import tomllib
+    from importlib.metadata import version
+
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split(".")[:3])
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (spec,) = [d for d in deps if d.startswith("uvicorn")]
+    assert spec.startswith("uvicorn>=")
+    assert parts(spec.removeprefix("uvicorn>=")) >= (0, 52, 1)
+    assert parts(version("uvicorn")) >= parts(spec.removeprefix("uvicorn>="))

@@ -100,6 +100,45 @@ def test_origin_refused_with_403(proxy: RunningProxy, origin: str | None) -> Non
     assert proxy.connector.calls == []
 
 
+def test_too_many_sessions_from_one_address_get_403(
+    prosody: ProsodyServer, make_proxy: Any
+) -> None:
+    proxy: RunningProxy = make_proxy(loopback_raw(prosody, max_sessions_per_ip=1))
+
+    async def scenario() -> None:
+        async with ws_connect(proxy) as ws:
+            await XmppWs(ws).open()
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(proxy):
+                    pass
+            assert info.value.response.status_code == 403
+        # Once the first session has ended (the server finishes it just after
+        # the close handshake), there is room again.
+        for _ in range(50):
+            try:
+                async with ws_connect(proxy) as ws:
+                    await XmppWs(ws).open()
+                    return
+            except InvalidStatus:
+                await asyncio.sleep(0.05)
+        pytest.fail("the ended session still counts")
+
+    run(scenario())
+    assert proxy.connector.calls == ["localhost", "localhost"]
+
+
+def test_unauthenticated_stream_times_out(prosody: ProsodyServer, make_proxy: Any) -> None:
+    proxy: RunningProxy = make_proxy(loopback_raw(prosody, auth_timeout=0.3))
+
+    async def scenario() -> None:
+        async with ws_connect(proxy) as ws:
+            client = XmppWs(ws)
+            await client.open()
+            await client.expect_stream_error("policy-violation")
+
+    run(scenario())
+
+
 def test_allowed_origins_both_loopback_names(proxy: RunningProxy) -> None:
     async def scenario() -> None:
         for origin in (f"http://localhost:{proxy.port}", f"http://127.0.0.1:{proxy.port}"):

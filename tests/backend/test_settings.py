@@ -50,6 +50,8 @@ def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
     assert s.websocket.allowed_origins == ("http://localhost:8080", "http://127.0.0.1:8080")
     assert s.websocket.max_stanza_size == 262144
     assert s.websocket.connect_timeout == 10.0
+    assert s.websocket.auth_timeout == 30.0
+    assert s.websocket.max_sessions_per_ip == 20
     assert s.client.websocket_url == "/xmpp-websocket"
     assert s.client.default_domain == "example.org"
     assert s.client_config() == {
@@ -88,6 +90,8 @@ tls = "none"
 [websocket]
 max_stanza_size = 100000
 connect_timeout = 3
+auth_timeout = 12.5
+max_sessions_per_ip = 0
 
 [client]
 default_domain = "local.test"
@@ -99,6 +103,7 @@ websocket_url = "wss://chat.example.org/ws"
     assert (a.domain, a.port, a.tls, a.ca_file) == ("example.org", 5223, "direct", ca)
     assert (b.host, b.port, b.tls) == ("::1", 5300, "none")
     assert s.websocket.connect_timeout == 3.0
+    assert (s.websocket.auth_timeout, s.websocket.max_sessions_per_ip) == (12.5, 0)
     assert s.client.default_domain == "local.test"
     assert s.xmpp_server_for("EXAMPLE.org.") is a
     assert s.xmpp_server_for("evil.example") is None
@@ -109,6 +114,7 @@ def test_env_overrides(tmp_path: Path) -> None:
         "ROOST_SERVER__PORT": "8081",
         "ROOST_WEBSOCKET__ALLOWED_ORIGINS": "https://a.example, https://b.example:8443",
         "ROOST_WEBSOCKET__CONNECT_TIMEOUT": "2.5",
+        "ROOST_WEBSOCKET__MAX_SESSIONS_PER_IP": "5",
         "ROOST_XMPP__SERVERS__0__HOST": "10.0.0.5",
         "ROOST_XMPP__SERVERS__0__ALLOW_PRIVATE_ADDRESSES": "yes",
         "ROOST_XMPP__SERVERS__1__DOMAIN": "second.example",
@@ -120,6 +126,7 @@ def test_env_overrides(tmp_path: Path) -> None:
     assert s.server.port == 8081
     assert s.websocket.allowed_origins == ("https://a.example", "https://b.example:8443")
     assert s.websocket.connect_timeout == 2.5
+    assert s.websocket.max_sessions_per_ip == 5
     assert s.xmpp_servers[0].host == "10.0.0.5"
     assert s.xmpp_servers[0].allow_private_addresses is True
     assert s.xmpp_servers[1].domain == "second.example"
@@ -191,6 +198,9 @@ def test_file_errors(tmp_path: Path) -> None:
         ({**server(), "websocket": {"max_stanza_size": 100}}, "at least 10000"),
         ({**server(), "websocket": {"connect_timeout": 0}}, "must be positive"),
         ({**server(), "websocket": {"connect_timeout": True}}, "must be a number"),
+        ({**server(), "websocket": {"auth_timeout": 0}}, "auth_timeout must be positive"),
+        ({**server(), "websocket": {"max_sessions_per_ip": -1}}, "0 (no limit) or more"),
+        ({**server(), "websocket": {"max_sessions_per_ip": 2.5}}, "must be an integer"),
         ({**server(), "client": {"default_domain": "other.example"}},
          "is not one of the configured"),
         ({**server(), "server": {"public_url": "ftp://x"}}, "not an http(s) origin"),

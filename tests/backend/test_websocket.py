@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -275,3 +276,77 @@ def test_client_disconnect_closes_upstream() -> None:
         ws.receive_text()
     # The TestClient waits for the app to finish when leaving the block.
     assert connector.servers[0].closed
+
+
+def test_upstream_write_failure_is_a_stream_error() -> None:
+    """A write to a dead server must not look like a clean close to the browser."""
+    def reply(data: bytes) -> bytes | None:
+        if data.startswith(b"<message"):
+            raise BrokenPipeError(32, "Broken pipe")
+        return xmpp_like(data)
+
+    connector = Connector(reply)
+    with connect(make_client(connector)) as ws:
+        ws.send_text(OPEN)
+        ws.receive_text()
+        ws.receive_text()
+        ws.send_text('<message xmlns="jabber:client" to="bob@example.org"><body>x</body></message>')
+        assert_stream_error(ws, "remote-connection-failed")
+    assert connector.servers[0].closed
+
+
+def test_stream_header_write_failure_is_a_stream_error() -> None:
+    def reply(data: bytes) -> bytes | None:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    connector = Connector(reply)
+    with connect(make_client(connector)) as ws:
+        ws.send_text(OPEN)
+        assert_stream_error(ws, "remote-connection-failed")
+    assert connector.servers[0].closed
+
+
+def test_unauthenticated_stream_gets_a_deadline() -> None:
+    connector = Connector()
+    with connect(make_client(connector, auth_timeout=0.2)) as ws:
+        ws.send_text(OPEN)
+        ws.receive_text()
+        ws.receive_text()
+        # No <auth/>: the proxy ends the stream, both ways.
+        assert_stream_error(ws, "policy-violation")
+    (server,) = connector.servers
+    assert server.written[-1] == b"</stream:stream>"
+    assert server.closed
+
+
+def test_authenticated_stream_outlives_the_auth_deadline() -> None:
+    connector = Connector()
+    with connect(make_client(connector, auth_timeout=0.2)) as ws:
+        ws.send_text(OPEN)
+        ws.receive_text()
+        ws.receive_text()
+        ws.send_text('<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">eA==</auth>')
+        assert "success" in ws.receive_text()
+        time.sleep(0.4)
+        ws.send_text('<message xmlns="jabber:client" to="bob@example.org"><body>x</body></message>')
+        assert "echo" in ws.receive_text()
+
+
+def test_sessions_per_address_are_limited() -> None:
+    connector = Connector()
+    client = make_client(connector, max_sessions_per_ip=2)
+    with connect(client) as first, connect(client) as second:
+        first.send_text(OPEN)
+        first.receive_text()
+        second.send_text(OPEN)
+        second.receive_text()
+        with pytest.raises(WebSocketDisconnect) as info, connect(client):
+            pass
+        assert info.value.code == 1008  # refused before accept: HTTP 403
+        assert len(connector.servers) == 2
+    # Closed sessions no longer count.
+    with connect(client) as again, connect(client) as another:
+        again.send_text(OPEN)
+        assert parse(again.receive_text()).get("id") == "x"
+        another.send_text(OPEN)
+        assert parse(another.receive_text()).get("id") == "x"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,13 +13,17 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
 from websockets.typing import Origin, Subprotocol
 
+from backend import cli, logfilter
+from backend.devserver import demo
 from backend.devserver.demo import dist_is_fresh
 from backend.devserver.prosody import free_port
+from backend.settings import build_settings
 from tests.conftest import ROOT, require
 from tests.devserver.aio import run
 
@@ -75,6 +80,31 @@ async def _chat_with_echo(ws_url: str, origin: str) -> str:
         return answer
 
 
+def test_demo_backend_is_configured_like_roost_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    real = cli.uvicorn_config
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "uvicorn_config", spy)
+    settings = build_settings({
+        "server": {"host": "127.0.0.1", "port": 8099},
+        "xmpp": {"servers": [{"domain": "localhost", "host": "127.0.0.1", "tls": "none"}]},
+    })
+    config = demo.uvicorn_settings(settings)
+    assert calls == [{"log_level": "warning"}]
+    serve = real(settings)
+    for name in ("ws", "ws_max_size", "ws_per_message_deflate", "proxy_headers",
+                 "server_header", "log_config", "host", "port"):
+        assert getattr(config, name) == getattr(serve, name), name
+    assert config.ws == "websockets-sansio"
+    assert config.ws_per_message_deflate is False
+    assert "roost_no_wire_dumps" in config.log_config["filters"]
+    assert logfilter.WireDumpFilter() in logging.getLogger("uvicorn.error").filters
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("direct", [False, True], ids=["proxy", "direct"])
 def test_demo_serves_roost_and_the_echo_bot(tmp_path: Path, direct: bool) -> None:
@@ -100,6 +130,7 @@ def test_demo_serves_roost_and_the_echo_bot(tmp_path: Path, direct: bool) -> Non
                 break
         text = "".join(output)
         assert "Stop with Ctrl+C" in text, text
+        assert "deprecat" not in text.lower(), text  # the same uvicorn setup as `roost serve`
         assert f"http://localhost:{port}" in text
         for account in ("alice@localhost", "bob@localhost", "carol@localhost", "echo@localhost"):
             assert account in text
