@@ -23,6 +23,17 @@ Brython caches the JavaScript it compiles from VFS entries in IndexedDB (databas
 stamps every entry with the bundle's ``$timestamp``; the app bundle then sets a
 per-module timestamp derived from the module's source, so a release that
 changes one module recompiles only that module on the next visit.
+
+Precompiled modules (``--precompile``, off by default; needs Node): the
+JavaScript Brython would compile from each ``.py`` entry of both bundles is
+produced at build time by running the shipped ``brython.js`` under Node, and
+each bundle registers it as ``__BRYTHON__.precompiled[name]``, the slot Brython's
+own IndexedDB cache fills on a warm visit. The VFS loader then runs that code
+instead of compiling, so the first visit does not compile either. The code is
+specific to one Brython build: the build fails unless the ``brython.js`` being
+shipped is the one pinned in ``PRECOMPILE_BRYTHON`` (and still has the loader
+code this relies on), and the bundle registers nothing if it ever runs under a
+different ``__BRYTHON__`` (Brython then compiles as usual).
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -301,6 +314,151 @@ def source_stamp(*texts: str) -> int:
     return int(digest[:12], 16)
 
 
+# -- precompiled modules ----------------------------------------------------------
+
+# The Brython build whose compiled-module format the precompiled bundles are
+# written for: `__BRYTHON__.implementation` and `__BRYTHON__.timestamp` (the
+# build stamp Brython also keys its IndexedDB cache with). A different brython.js
+# makes the build fail; re-check the loader (PRECOMPILE_HOOKS) before updating.
+PRECOMPILE_IMPLEMENTATION: list[int | str] = [3, 15, 0, "dev", 0]
+PRECOMPILE_TIMESTAMP = 1791644409852
+PRECOMPILE_BRYTHON: dict[str, object] = {
+    "implementation": PRECOMPILE_IMPLEMENTATION,
+    "timestamp": PRECOMPILE_TIMESTAMP,
+}
+
+# Code in brython.js the precompiled bundles rely on: the VFS loader runs
+# `__BRYTHON__.precompiled[name]` (a string, or [string] for a package) as the
+# body of `new Function("locals_<name>", js + "return locals_<name>")`.
+PRECOMPILE_HOOKS = (
+    "$B.precompiled={}",
+    "else if($B.precompiled.hasOwnProperty(mod_name)){",
+    'mod_js+="return "+prefix+parent_id',
+    "content:src,name:mod_name,imports,is_package:module.$is_package",
+)
+
+# Run by Node: loads the brython.js being shipped and compiles each module the
+# way its VFS loader does (exec_module -> run_py -> py2js), file name included
+# (it is baked into the code and used for tracebacks).
+# stdin: {"brython": path, "modules": {name: [source, is_package]}}.
+PRECOMPILER_JS = r"""
+"use strict";
+const fs = require("fs");
+const input = JSON.parse(fs.readFileSync(0, "utf-8"));
+// brython.js supports Node but still touches `self` and `addEventListener`.
+globalThis.self = globalThis;
+globalThis.addEventListener = function () {};
+// Brython numbers the local names it generates (f123, lambda_<magic>_45) from
+// random starts drawn at load time; a fixed sequence makes the output, hence
+// the bundles' hashed names, reproducible. (Code Brython cached in IndexedDB
+// in another session mixes with fresh code the same way.)
+const random = Math.random;
+let seed = 1;
+Math.random = function () { seed = (seed * 48271) % 2147483647; return seed / 2147483647; };
+const B = require(input.brython).__BRYTHON__;
+Math.random = random;
+globalThis.$B = B;  // a global in a browser (top-level `var $B`): the AST classes use it
+const out = {implementation: Array.from(B.implementation), timestamp: B.timestamp,
+             compiled: {}, errors: {}};
+for (const [name, [src, isPackage]] of Object.entries(input.modules)) {
+  const filename = "VFS." + name + (isPackage ? "/__init__.py" : ".py");
+  B.file_cache[filename] = src;
+  B.url2name[filename] = name;
+  try {
+    const root = B.py2js({src, filename, imported: true}, name, name, B.builtins_scope);
+    out.compiled[name] = root.to_js();
+  } catch (err) {
+    out.errors[name] = String((err && (err.$message || err.message)) || err);
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+class PrecompileUnavailable(Exception):
+    """No Node to compile with (the build can fall back to source-only bundles)."""
+
+
+def find_node() -> str | None:
+    return os.environ.get("ROOST_NODE") or shutil.which("node") or shutil.which("nodejs")
+
+
+def check_brython_for_precompile(brython_js: Path) -> None:
+    """Fail unless brython.js is the build the precompiled format is written for."""
+    text = brython_js.read_text(encoding="utf-8")
+    impl = "__BRYTHON__.implementation=" + json.dumps(PRECOMPILE_IMPLEMENTATION).replace(
+        '"', "'"
+    ).replace(" ", "")
+    stamp = f"__BRYTHON__.timestamp={PRECOMPILE_TIMESTAMP}\n"
+    if impl not in text or stamp not in text:
+        raise SystemExit(
+            f"build.py: {brython_js} is not the Brython build the precompiled bundles are "
+            f"written for ({PRECOMPILE_BRYTHON}); check the VFS loader and update "
+            "PRECOMPILE_IMPLEMENTATION/PRECOMPILE_TIMESTAMP, or build without --precompile"
+        )
+    missing = [hook for hook in PRECOMPILE_HOOKS if hook not in text]
+    if missing:
+        raise SystemExit(f"build.py: brython.js lacks the precompiled-module loader: {missing}")
+
+
+def precompile(brython_js: Path, modules: dict[str, tuple[str, bool]]) -> dict[str, str]:
+    """{name: compiled JS} for the given {name: (source, is_package)}, via Node."""
+    check_brython_for_precompile(brython_js)
+    node = find_node()
+    if not node:
+        raise PrecompileUnavailable("node not found (set ROOST_NODE)")
+    payload = json.dumps(
+        {"brython": str(brython_js), "modules": {n: [s, p] for n, (s, p) in modules.items()}}
+    )
+    with tempfile.TemporaryDirectory(prefix="roost-precompile-") as tmp:
+        script = Path(tmp) / "precompile.js"
+        script.write_text(PRECOMPILER_JS, encoding="utf-8")
+        try:
+            proc = subprocess.run(
+                [node, str(script)], input=payload, capture_output=True, text=True, timeout=300
+            )
+        except OSError as exc:
+            raise PrecompileUnavailable(f"cannot run {node}: {exc}") from exc
+    if proc.returncode != 0:
+        raise SystemExit(f"build.py: precompiling failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout)
+    got = {"implementation": result["implementation"], "timestamp": result["timestamp"]}
+    if got != PRECOMPILE_BRYTHON:
+        raise SystemExit(
+            f"build.py: Node loaded Brython {got}, expected {PRECOMPILE_BRYTHON}: refusing "
+            "to write precompiled bundles"
+        )
+    if result["errors"]:
+        errors = "\n".join(f"  {n}: {e}" for n, e in sorted(result["errors"].items()))
+        raise SystemExit(f"build.py: Brython could not compile:\n{errors}")
+    compiled: dict[str, str] = result["compiled"]
+    if set(compiled) != set(modules) or not all(compiled.values()):
+        raise SystemExit("build.py: precompiling returned an incomplete result")
+    return compiled
+
+
+def precompiled_js(compiled: dict[str, str], packages: set[str]) -> str:
+    """Bundle tail registering compiled modules, only under the pinned Brython."""
+    return "".join(
+        [
+            "(function(B,impl,ts,code,pkgs){",
+            "if(String(B.implementation)!==impl||B.timestamp!==ts){",
+            'console.warn("Roost: bundle precompiled for another Brython; compiling");return}',
+            "for(var k in code){B.precompiled[k]=pkgs.indexOf(k)>-1?[code[k]]:code[k]}",
+            "B.roost_precompiled=(B.roost_precompiled||0)+Object.keys(code).length",
+            "})(__BRYTHON__,",
+            json.dumps(",".join(str(x) for x in PRECOMPILE_IMPLEMENTATION)),
+            ",",
+            str(PRECOMPILE_TIMESTAMP),
+            ",",
+            json.dumps(compiled, ensure_ascii=False, separators=(",", ":")),
+            ",",
+            json.dumps(sorted(packages), separators=(",", ":")),
+            ");\n",
+        ]
+    )
+
+
 # -- icons ----------------------------------------------------------------------
 
 
@@ -401,9 +559,13 @@ FAVICON_SVG = f"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
 
 
 class Build:
-    def __init__(self, out: Path, config: dict[str, object]) -> None:
+    def __init__(
+        self, out: Path, config: dict[str, object], precompile: bool | None = None
+    ) -> None:
         self.out = out
         self.config = config
+        # True: precompile or fail; None: precompile when Node is there; False: never.
+        self.precompile = precompile
         self.assets: dict[str, str] = {}  # logical name -> hashed file name
         self.report: dict[str, object] = {}
 
@@ -452,7 +614,6 @@ class Build:
                     if imp not in modules and parent not in modules:
                         print(f"build.py: warning: {name} imports missing {imp}", file=sys.stderr)
         app_js = vfs_js(app_entries, source_stamp(*sorted(app_entries)), stamps)
-        self.write_hashed("roost-app.js", app_js.encode("utf-8"))
 
         # Stdlib bundle: only what the app can import.
         included, outside = stdlib_closure(external, vfs)
@@ -462,6 +623,18 @@ class Build:
             source_stamp(*(name + "\0" + str(vfs[name][1]) for name in included)),
             {},
         )
+
+        # Precompiled modules: every .py entry of both bundles.
+        compiled = self.compile_modules(data / "brython.js", {**app_entries, **std_entries})
+        if compiled:
+            for entries in (app_entries, std_entries):
+                mine = {n: compiled[n] for n in entries if n in compiled}
+                packages = {n for n in mine if len(entries[n]) > 3 and entries[n][3]}
+                if entries is app_entries:
+                    app_js += precompiled_js(mine, packages)
+                else:
+                    std_js += precompiled_js(mine, packages)
+        self.write_hashed("roost-app.js", app_js.encode("utf-8"))
         self.write_hashed("roost-stdlib.js", std_js.encode("utf-8"))
 
         # Static files.
@@ -481,6 +654,8 @@ class Build:
             "app_modules": sorted(app_entries),
             "stdlib_modules": included,
             "builtin_or_unbundled_imports": outside,
+            "precompiled": sorted(compiled),
+            "precompiled_for": PRECOMPILE_BRYTHON if compiled else None,
             "assets": dict(self.assets),
             "sizes": {
                 logical: _sizes(self.out / name) for logical, name in sorted(self.assets.items())
@@ -488,6 +663,22 @@ class Build:
         }
         (self.out / "build-report.json").write_text(json.dumps(self.report, indent=2) + "\n")
         return self.report
+
+    def compile_modules(self, brython_js: Path, entries: dict[str, list[object]]) -> dict[str, str]:
+        if self.precompile is False:
+            return {}
+        sources = {
+            name: (str(entry[1]), len(entry) > 3 and bool(entry[3]))
+            for name, entry in entries.items()
+            if entry[0] == ".py"
+        }
+        try:
+            return precompile(brython_js, sources)
+        except PrecompileUnavailable as exc:
+            if self.precompile:
+                raise SystemExit(f"build.py: --precompile: {exc}") from exc
+            print(f"build.py: warning: modules not precompiled: {exc}", file=sys.stderr)
+            return {}
 
     def manifest(self) -> bytes:
         manifest = json.loads(MANIFEST_TEMPLATE.read_text(encoding="utf-8"))
@@ -545,16 +736,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build Roost's static bundle.")
     parser.add_argument("--out", default=str(ROOT / "dist"), help="output directory (dist)")
     parser.add_argument("--config-json", help="JSON object merged over the default config.json")
+    parser.add_argument(
+        "--precompile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="ship Brython-compiled JS for every module (needs Node; off by default)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     if out in (ROOT, FRONTEND, APP_ROOT) or ROOT.is_relative_to(out):
         raise SystemExit(f"build.py: refusing to wipe {out}")
-    report = Build(out, load_config(args.config_json)).run()
+    report = Build(out, load_config(args.config_json), args.precompile).run()
     sizes: dict[str, dict[str, int]] = report["sizes"]  # type: ignore[assignment]
     for logical, size in sizes.items():
         print(f"{logical:24} {size['raw']:>9} B  gzip {size['gzip']:>8} B")
     stdlib: list[str] = report["stdlib_modules"]  # type: ignore[assignment]
     print(f"stdlib modules ({len(stdlib)}): {' '.join(stdlib)}")
+    precompiled: list[str] = report["precompiled"]  # type: ignore[assignment]
+    print(f"precompiled modules: {len(precompiled)}")
     print(f"built {os.path.relpath(out)}")
     return 0
 

@@ -1,7 +1,7 @@
 """Client benchmark: cold/warm start, login → 200-contact roster, 500-message burst, JS heap.
 
     .venv/bin/python bench/bench_client.py [--runs N] [--out bench/results/client.json]
-                                           [--dist DIR] [--no-burst-warm]
+                                           [--dist DIR] [--precompile] [--no-burst-warm]
 
 Starts its own Prosody (temp dir) with a `bench` account whose roster holds
 200 named contacts (5 of them online through slixmpp peers), builds `dist/`
@@ -168,9 +168,10 @@ def make_prosody(root: Path) -> ProsodyServer:
                          log_level="warn").start()
 
 
-def build_dist(out: Path) -> Path:
-    subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out)], check=True,
-                   cwd=ROOT, capture_output=True, timeout=300)
+def build_dist(out: Path, precompile: bool = False) -> Path:
+    flags = ["--precompile"] if precompile else []
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out), *flags],
+                   check=True, cwd=ROOT, capture_output=True, timeout=300)
     return out
 
 
@@ -359,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--dist", type=Path, default=None, help="use this built bundle")
+    ap.add_argument("--precompile", action="store_true",
+                    help="build with `build.py --precompile` (ignored with --dist)")
     ap.add_argument("--no-burst-warm", action="store_true", help="burst only in the cold load")
     args = ap.parse_args(argv)
 
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        dist = args.dist or build_dist(tmp / "dist")
+        dist = args.dist or build_dist(tmp / "dist", args.precompile)
         prosody = make_prosody(tmp)
         peers: list[ThreadedPeer] = []
         server: RoostServer | None = None

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Roost needs on a Debian 12 machine (run as root):
-# apt packages (Prosody, prosody-modules, Chromium, Node for the build), and a
-# Python virtualenv in .venv with the project and its dev dependencies.
+# apt packages (Prosody, prosody-modules, Chromium, Node), and a Python
+# virtualenv in .venv with the project and its dev dependencies.
 # Idempotent: re-running only installs what is missing. Works with and without
 # systemd (containers).
 set -euo pipefail
@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 
 # lua-unbound: Prosody's resolver for federation (shared/PROSODY.md is verified with it).
 # fonts-dejavu-core: Chromium needs at least one font to lay out text.
+# nodejs: optional. `python build.py` uses it when found to precompile the
+# client's modules to JavaScript (--precompile); without it the build still
+# works and browsers compile the modules themselves. Nothing else needs it.
 APT_PKGS=(
   prosody prosody-modules lua-unbound
   chromium fonts-dejavu-core
-  python3 python3-venv python3-dev
+  python3 python3-venv
   ca-certificates openssl nodejs
 )
 missing=()

@@ -108,3 +108,17 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_run_demo_installs_then_runs_the_demo() -> None:
     text = (ROOT / "scripts" / "run-demo.sh").read_text()
     assert 'bash scripts/setup.sh && exec .venv/bin/roost demo "$@"' in text
+
+
+def test_setup_installs_no_unused_build_packages() -> None:
+    text = (ROOT / "scripts" / "setup.sh").read_text()
+    match = re.search(r"^APT_PKGS=\((.*?)^\)", text, re.S | re.M)
+    assert match, "setup.sh has no APT_PKGS list"
+    packages = match.group(1).split()
+    # Nothing compiles a C extension: no Python headers.
+    assert "python3-dev" not in packages
+    # Node stays (build.py can use it), described as what it is: optional.
+    assert "nodejs" in packages
+    assert "Node for the build" not in text
+    readme = (ROOT / "README.md").read_text()
+    assert "Node.js (optional" in readme

@@ -88,8 +88,12 @@
     // Brython calls brython() itself on body load unless body.onload is set;
     // it then only calls it when we have not.
     document.body.onload = function () {};
+    // Bundles built with precompiled modules (build.py) register the compiled
+    // code of every module in __BRYTHON__.precompiled: nothing is left to
+    // compile, so Brython's IndexedDB compile cache is not needed.
+    var precompiled = !!__BRYTHON__.roost_precompiled;
     try {
-      window.brython({ debug: 0, indexeddb: true, cache: true });
+      window.brython({ debug: 0, indexeddb: !precompiled, cache: true });
     } catch (err) {
       boot.showFatal(err);
     }

@@ -171,3 +171,105 @@ def test_default_config_and_override(dist: Path, tmp_path: Path) -> None:
 def test_refuses_to_wipe_the_repository() -> None:
     with pytest.raises(SystemExit):
         build.main(["--out", str(ROOT)])
+
+
+# -- precompiled modules (build.py --precompile) ------------------------------------
+
+PRECOMPILED_CALL = re.compile(r"\(function\(B,impl,ts,code,pkgs\)\{.*?\}\)\(__BRYTHON__,(.*)\);\n$")
+
+needs_node = pytest.mark.skipif(build.find_node() is None, reason="Node is not installed")
+
+
+@pytest.fixture(scope="module")
+def precompiled_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if build.find_node() is None:
+        pytest.skip("Node is not installed")
+    out = tmp_path_factory.mktemp("build") / "precompiled"
+    assert build.main(["--out", str(out), "--precompile"]) == 0
+    return out
+
+
+def _precompiled(path: Path) -> tuple[str, int, dict[str, str], list[str]]:
+    """(implementation, timestamp, {name: js}, packages) registered by a bundle's tail."""
+    text = path.read_text(encoding="utf-8")
+    match = PRECOMPILED_CALL.search(text)
+    assert match, f"{path.name} registers no precompiled modules"
+    impl, ts, code, pkgs = json.loads("[" + match.group(1) + "]")
+    return impl, ts, code, pkgs
+
+
+def test_bundles_register_precompiled_code_for_every_python_module(
+    precompiled_dist: Path, tmp_path: Path
+) -> None:
+    dist = precompiled_dist
+    report = json.loads((dist / "build-report.json").read_text())
+    assert report["precompiled_for"] == build.PRECOMPILE_BRYTHON
+    all_compiled: set[str] = set()
+    for stem in ("roost-app", "roost-stdlib"):
+        asset = _asset(dist, stem)
+        vfs = _vfs(asset)
+        vfs.pop("$timestamp")
+        impl, ts, code, pkgs = _precompiled(asset)
+        assert impl == ",".join(str(x) for x in build.PRECOMPILE_IMPLEMENTATION)
+        assert ts == build.PRECOMPILE_TIMESTAMP
+        assert set(code) == {name for name, entry in vfs.items() if entry[0] == ".py"}
+        assert set(pkgs) == {name for name in code if len(vfs[name]) > 3 and vfs[name][3]}
+        for name, js in code.items():
+            # What Brython's VFS loader expects: a module body defining locals_<name>.
+            assert js.startswith("var $B = __BRYTHON__,"), name
+            assert f"locals_{name.replace('.', '_')} = $B.namespace(" in js, name
+            filename = "VFS." + name + ("/__init__.py" if name in pkgs else ".py")
+            assert f"var __file__ = locals.__file__ = {json.dumps(filename)}" in js, name
+        all_compiled |= set(code)
+    assert {"roost", "roost.main", "roost.app.chat", "base64"} <= all_compiled
+    assert sorted(all_compiled) == report["precompiled"]
+    # Reproducible: same sources, same hashed names.
+    again = tmp_path / "again"
+    assert build.main(["--out", str(again), "--precompile"]) == 0
+    assert {p.name for p in again.iterdir()} == {p.name for p in dist.iterdir()}
+
+
+def test_default_build_writes_source_only_bundles(dist: Path) -> None:
+    for stem in ("roost-app", "roost-stdlib"):
+        text = _asset(dist, stem).read_text(encoding="utf-8")
+        assert "precompiled" not in text
+    assert json.loads((dist / "build-report.json").read_text())["precompiled"] == []
+
+
+def test_without_node_precompile_fails_and_auto_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "find_node", lambda: str(tmp_path / "no-such-node"))
+    with pytest.raises(SystemExit, match="--precompile"):
+        build.main(["--out", str(tmp_path / "forced"), "--precompile"])
+    # Build(precompile=None): precompile when Node is there, else warn and go on.
+    report = build.Build(tmp_path / "auto", dict(build.DEFAULT_CONFIG), None).run()
+    assert "not precompiled" in capsys.readouterr().err
+    assert report["precompiled"] == []
+
+
+def test_precompiling_refuses_another_brython(tmp_path: Path) -> None:
+    real = build.find_brython_data() / "brython.js"
+    text = real.read_text(encoding="utf-8")
+    stamp = f"__BRYTHON__.timestamp={build.PRECOMPILE_TIMESTAMP}\n"
+    other = tmp_path / "brython.js"
+    other.write_text(
+        text.replace(stamp, "__BRYTHON__.timestamp=1\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit, match="not the Brython build"):
+        build.precompile(other, {"m": ("x = 1\n", False)})
+    # Same version stamp, but the loader no longer runs __BRYTHON__.precompiled.
+    hook = build.PRECOMPILE_HOOKS[1]
+    other.write_text(text.replace(hook, hook.replace("precompiled", "compiled")), encoding="utf-8")
+    with pytest.raises(SystemExit, match="loader"):
+        build.precompile(other, {"m": ("x = 1\n", False)})
+
+
+@needs_node
+def test_precompiling_reports_syntax_errors() -> None:
+    brython_js = build.find_brython_data() / "brython.js"
+    with pytest.raises(SystemExit, match="could not compile"):
+        build.precompile(brython_js, {"bad": ("def f(:\n", False)})
+    got = build.precompile(brython_js, {"ok": ("x = 1\n", False)})
+    assert "locals_ok" in got["ok"]
