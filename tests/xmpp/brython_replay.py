@@ -87,6 +87,16 @@ def main() -> None:
     check("auth message", AuthError("not-authorized").user_message == "Wrong address or password.")
     check("secure url", is_secure_url("ws://localhost/x") and not is_secure_url("ws://a.org/x"))
     check("app importable", ChatApp.__name__ == "ChatApp")
+    # Characters XML 1.0 forbids become U+FFFD; \r (text), \t\n\r (attributes)
+    # become references; an emoji (a surrogate pair in JS) is left alone.
+    el = Element("message", "jabber:client", {"id": "a\tb\nc\rd\x01\ud800"})
+    el.add("body", text="hi\x0b\x00 \r\n\ufffe\uffff \U0001f600 ok")
+    xml = el.to_xml()
+    expected = (
+        '<message xmlns="jabber:client" id="a&#9;b&#10;c&#13;d\ufffd\ufffd">'
+        "<body>hi\ufffd\ufffd &#13;\n\ufffd\ufffd \U0001f600 ok</body></message>"
+    )
+    check("escape forbidden characters", xml == expected, repr(xml))
 
     client = XmppClient("alice@example.org", "s3cret", False, random_bytes=Counting())
     for i, step in enumerate(STEPS):

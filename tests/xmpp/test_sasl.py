@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 from roost.xmpp.errors import AuthError
-from roost.xmpp.sasl import Plain, Scram, hmac_digest
+from roost.xmpp.sasl import MAX_ITERATIONS, Plain, Scram, hmac_digest
 
 
 def test_hmac_matches_the_stdlib() -> None:
@@ -95,6 +95,8 @@ def test_username_is_escaped() -> None:
         (b"r=clientnonce,s=QSXCR+Q6sek8bf92,i=4096", "malformed-challenge"),  # not extended
         (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=4095", "weak-iterations"),
         (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=1", "weak-iterations"),
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=1000001", "excessive-iterations"),
+        (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=99999999999999999999", "excessive-iterations"),
         (b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=-5000", "malformed-challenge"),
         (b"r=clientnonceX,s=QSXCR+Q6sek8bf92", "malformed-challenge"),
         (b"r=clientnonceX,s=***,i=4096", "malformed-challenge"),
@@ -113,6 +115,19 @@ def test_bad_server_first(server_first: bytes, condition: str) -> None:
 def test_exactly_4096_iterations_is_accepted() -> None:
     scram = Scram("sha256", "user", "pencil", "clientnonce")
     assert scram.challenge(b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=4096").iterations == 4096
+
+
+def test_iteration_upper_bound() -> None:
+    """PBKDF2 runs in the browser: a server can't make it run for minutes."""
+    scram = Scram("sha256", "user", "pencil", "clientnonce")
+    first = b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=%d" % MAX_ITERATIONS
+    assert scram.challenge(first).iterations == MAX_ITERATIONS == 1_000_000
+    with pytest.raises(AuthError) as info:
+        Scram("sha256", "u", "p", "clientnonce").challenge(
+            b"r=clientnonceX,s=QSXCR+Q6sek8bf92,i=%d" % (MAX_ITERATIONS + 1)
+        )
+    assert info.value.condition == "excessive-iterations"
+    assert "refused to sign in" in info.value.user_message
 
 
 def test_plain() -> None:

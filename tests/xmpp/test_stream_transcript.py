@@ -6,7 +6,7 @@ import base64
 import hashlib
 
 import pytest
-from roost.xmpp.client import XmppClient
+from roost.xmpp.client import MAX_SENT_IDS, XmppClient
 from roost.xmpp.errors import AuthError, ProtocolError, StreamError
 from roost.xmpp.events import (
     ChatMessage,
@@ -528,6 +528,89 @@ def test_message_error_becomes_message_failed() -> None:
     assert isinstance(event, MessageFailed)
     assert event.id == msg_id
     assert (event.error.condition, event.error.type) == ("item-not-found", "cancel")
+
+
+ITEM_NOT_FOUND = (
+    '<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>'
+)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        None,  # our server, on behalf of our account
+        "example.org",  # our own server
+        "nobody@example.org",  # the addressee's bare JID
+        "nobody@example.org/phone",  # one of the addressee's devices
+    ],
+)
+def test_message_error_accepted_from_addressee_or_own_server(sender: str | None) -> None:
+    client = login()
+    msg_id = client.send_chat("Nobody@example.org", "hello")
+    client.take_output()
+    attr = "" if sender is None else f' from="{sender}"'
+    error = (
+        f'<message xmlns="jabber:client" type="error" id="{msg_id}"{attr}>'
+        f"{ITEM_NOT_FOUND}</message>"
+    )
+    [event] = feed(client, error)
+    assert isinstance(event, MessageFailed) and event.id == msg_id
+    # One bounce per message: the id is forgotten once it failed.
+    [again] = feed(client, error)
+    assert isinstance(again, Dropped)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "mallory@example.org",  # someone else on our server
+        "nobody@evil.example",  # right localpart, other domain
+        "evil.example",  # another server
+        "example.org/x",  # our domain with a resource: not the server itself
+        "alice@example.org",  # our own account isn't who we wrote to
+    ],
+)
+def test_forged_message_error_is_dropped(sender: str) -> None:
+    """The recipient (or anyone who saw an id) can't mark our message "Not delivered"."""
+    client = login()
+    msg_id = client.send_chat("nobody@example.org", "hello")
+    client.take_output()
+    error = (
+        f'<message xmlns="jabber:client" type="error" id="{msg_id}" from="{sender}">'
+        f"{ITEM_NOT_FOUND}</message>"
+    )
+    [event] = feed(client, error)
+    assert isinstance(event, Dropped)
+    assert client.take_output() == []  # errors are never answered
+    # The real bounce still counts.
+    [event] = feed(client, error.replace(f'from="{sender}"', 'from="nobody@example.org"'))
+    assert isinstance(event, MessageFailed)
+
+
+def test_message_error_for_an_unknown_id_is_dropped() -> None:
+    client = login()
+    [event] = feed(
+        client,
+        f'<message xmlns="jabber:client" type="error" id="never-sent">{ITEM_NOT_FOUND}</message>',
+    )
+    assert isinstance(event, Dropped)
+
+
+def test_sent_ids_are_bounded() -> None:
+    client = login()
+    counter = iter(range(1, 10_000))
+    # Distinct ids past 256 (CountingRandom repeats after 256 calls).
+    client._stream.random_bytes = lambda n: next(counter).to_bytes(n, "big")
+    first = client.send_chat("bob@example.org", "0")
+    for i in range(MAX_SENT_IDS):
+        last = client.send_chat("bob@example.org", str(i))
+    bounce = (
+        '<message xmlns="jabber:client" type="error" id="{}" from="bob@example.org">{}</message>'
+    )
+    [old] = feed(client, bounce.format(first, ITEM_NOT_FOUND))
+    assert isinstance(old, Dropped)  # forgotten: the map keeps the newest MAX_SENT_IDS
+    [new] = feed(client, bounce.format(last, ITEM_NOT_FOUND))
+    assert isinstance(new, MessageFailed)
 
 
 def test_malformed_from_is_dropped_not_fatal() -> None:

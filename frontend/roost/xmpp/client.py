@@ -7,7 +7,10 @@ id (responses are matched to the request *and* its addressee), the roster
 
 Security (docs SECURITY.md): roster pushes are accepted only with no `from`
 or from our own account; everything else is dropped and answered with
-`service-unavailable`, which is what RFC 6121 §2.1.6 asks for.
+`service-unavailable`, which is what RFC 6121 §2.1.6 asks for. A message
+bounce (`type="error"`) is accepted only for an id we sent, and only from
+the bare JID we sent it to, our own server's domain, or with no `from`: else
+anyone who saw an id could mark our message as not delivered.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
     ResponseHandler = Callable[[Element], list[Record]]
 
 SHOWS = ("away", "chat", "dnd", "xa")
+# How many sent message ids are remembered (with their addressee) so that a
+# bounce can be checked against who we wrote to; older ones are forgotten.
+MAX_SENT_IDS = 256
 SUBSCRIPTIONS = ("none", "to", "from", "both", "remove")
 _MESSAGE_TYPES = ("chat", "normal")
 
@@ -70,7 +76,7 @@ def parse_roster_item(item: Element) -> RosterItem:
 class XmppClient:
     """One XMPP session: login, roster, presence, chat. See the module docstring."""
 
-    __slots__ = ("_online", "_pending", "_stream", "roster")
+    __slots__ = ("_online", "_pending", "_sent", "_stream", "roster")
 
     def __init__(
         self,
@@ -86,6 +92,8 @@ class XmppClient:
         self._online = False
         # id → (addressee or None for our own account, handler of the response)
         self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
+        # message id → bare JID it was sent to (oldest first, MAX_SENT_IDS at most)
+        self._sent: dict[str, JID] = {}
         self.roster: dict[JID, RosterItem] = {}
 
     # -- state --------------------------------------------------------------
@@ -168,6 +176,10 @@ class XmppClient:
         message.add("body", text=body)
         message.add("origin-id", ns.SID, {"id": msg_id})
         self._send(message)
+        sent = self._sent
+        sent[msg_id] = _as_jid(to).bare
+        if len(sent) > MAX_SENT_IDS:
+            del sent[next(iter(sent))]
         return msg_id
 
     def send_presence(
@@ -343,7 +355,7 @@ class XmppClient:
     def _on_message(self, message: Element) -> list[Record]:
         msg_type = message.get("type") or "normal"
         if msg_type == "error":
-            return [MessageFailed(message.get("id"), stanza_error(message))]
+            return self._on_message_error(message)
         if msg_type not in _MESSAGE_TYPES:
             return []  # groupchat/headline: not handled by the core yet
         body = message.find_text("body", ns.CLIENT)
@@ -363,6 +375,18 @@ class XmppClient:
             None if stamp_text is None else parse_datetime(stamp_text),
         )
         return [ChatReceived(chat)]
+
+    def _on_message_error(self, message: Element) -> list[Record]:
+        msg_id = message.get("id")
+        addressee = self._sent.get(msg_id) if msg_id else None
+        if addressee is None:
+            return [Dropped("message error for an id we didn't send")]
+        sender = self._sender(message)
+        own_server = JID(None, self.jid.domain)
+        if not (sender is None or sender.bare == addressee or sender == own_server):
+            return [Dropped(f"message error from {sender}, sent to {addressee}")]
+        del self._sent[msg_id]  # type: ignore[arg-type]
+        return [MessageFailed(msg_id, stanza_error(message))]
 
     def _on_presence(self, presence: Element) -> list[Record]:
         sender = self._sender(presence)

@@ -16,11 +16,54 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-_ESCAPE_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
-_ESCAPE_ATTR = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))
+# Characters XML 1.0 (§2.2) can't carry at all, not even as a character
+# reference: C0 controls other than tab/LF/CR, surrogates, U+FFFE, U+FFFF.
+# A stanza holding one is not well-formed and the server ends the session, so
+# they are replaced with U+FFFD (not dropped: deleting could join the text
+# around it into something new, Unicode TR #36 §3.5).
+REPLACEMENT = "\ufffd"
+_ALLOWED_CONTROLS = "\t\n\r"
+# \r in text and \t \n \r in attribute values would be normalised away by
+# the receiving parser (XML 1.0 §2.11, §3.3.3); references keep them.
+_ESCAPE_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
+_ESCAPE_ATTR = (
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ('"', "&quot;"),
+    ("\t", "&#9;"),
+    ("\n", "&#10;"),
+    ("\r", "&#13;"),
+)
+
+
+def _forbidden(char: str) -> bool:
+    code = ord(char)
+    if code < 0x20:
+        return char not in _ALLOWED_CONTROLS
+    return 0xD800 <= code <= 0xDFFF or code == 0xFFFE or code == 0xFFFF
+
+
+def clean_text(value: str) -> str:
+    """`value` with every character XML 1.0 forbids replaced by U+FFFD.
+
+    Runs for every text and attribute value under Brython, so the common case
+    is one native scan: `isprintable()` is false for every C0 control and
+    every lone surrogate (Brython's version doesn't flag the noncharacters
+    U+FFFE/U+FFFF, hence the two extra tests). Otherwise only the *distinct*
+    characters are looked at, never each character in a Python loop.
+    """
+    if value.isprintable() and "\ufffe" not in value and "\uffff" not in value:
+        return value
+    for char in set(value):
+        if _forbidden(char):
+            value = value.replace(char, REPLACEMENT)
+    return value
 
 
 def escape_text(value: str) -> str:
+    """Character data for an element's content (forbidden characters replaced)."""
+    value = clean_text(value)
     for raw, esc in _ESCAPE_TEXT:
         if raw in value:
             value = value.replace(raw, esc)
@@ -28,6 +71,8 @@ def escape_text(value: str) -> str:
 
 
 def escape_attr(value: str) -> str:
+    """An attribute value for `name="..."` (forbidden characters replaced)."""
+    value = clean_text(value)
     for raw, esc in _ESCAPE_ATTR:
         if raw in value:
             value = value.replace(raw, esc)

@@ -9,6 +9,7 @@
         ├── ProtocolError        the peer broke the protocol (fatal)
         ├── XmlError             a frame that is not acceptable XML
         └── NetworkError         the connection could not be opened or was lost
+            └── LoginTimeout     connected, but not signed in within the deadline
 
 Every class has `.user_message`: a sentence a person can act on, never a
 traceback or a protocol condition name. `str(error)` keeps the technical
@@ -59,6 +60,17 @@ _STREAM_MESSAGES = {
 }
 
 
+# Conditions after which connecting again may well work (their text says so).
+_STREAM_RETRYABLE = (
+    "remote-connection-failed",
+    "connection-timeout",
+    "system-shutdown",
+    "reset",
+    "resource-constraint",
+    "internal-server-error",
+)
+
+
 class StreamError(XmppError):
     """A stream-level error sent by the server; the stream is over."""
 
@@ -68,6 +80,11 @@ class StreamError(XmppError):
         self.text = text
 
     @property
+    def retryable(self) -> bool:
+        """True when connecting again may help (the server's trouble, not a refusal)."""
+        return self.condition in _STREAM_RETRYABLE
+
+    @property
     def user_message(self) -> str:
         return _STREAM_MESSAGES.get(
             self.condition, "The server closed the connection. Try again later."
@@ -75,7 +92,7 @@ class StreamError(XmppError):
 
 
 # RFC 6120 §6.5 conditions, plus Roost's own (no-usable-mechanism,
-# server-signature, weak-iterations, malformed-challenge).
+# server-signature, weak-iterations, excessive-iterations, malformed-challenge).
 _AUTH_MESSAGES = {
     "not-authorized": "Wrong address or password.",
     "account-disabled": "This account is disabled. Contact the server's administrator.",
@@ -86,6 +103,8 @@ _AUTH_MESSAGES = {
     "server-signature": "The server couldn't prove it knows your password. "
     "The connection was closed to protect you.",
     "weak-iterations": "The server stores your password too weakly; Roost refused to sign in.",
+    "excessive-iterations": "The server asked for far more work to check your password than "
+    "any server needs; Roost refused to sign in.",
 }
 
 
@@ -144,7 +163,10 @@ class XmlError(XmppError):
 
 
 class NetworkError(XmppError):
-    """The connection could not be opened (`opened=False`) or was lost."""
+    """The connection could not be opened (`opened=False`) or was lost.
+
+    `LoginTimeout` (a subclass) is a connection that never got to `Online`.
+    """
 
     def __init__(self, opened: bool, detail: str = "") -> None:
         super().__init__(detail or ("connection lost" if opened else "connection failed"))
@@ -155,3 +177,14 @@ class NetworkError(XmppError):
         if self.opened:
             return "The connection to the server was lost. Try again."
         return "Can't reach the server. Check your connection and try again."
+
+
+class LoginTimeout(NetworkError):
+    """Signing in took too long (the socket may be open, the server silent)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(True, f"not online after {seconds:g} s")
+
+    @property
+    def user_message(self) -> str:
+        return "The server took too long to answer. Check your connection and try again."

@@ -31,6 +31,11 @@ _BLOCK_SIZE = 64  # both SHA-1 and SHA-256
 # RFC 7677 §4 recommends at least 4096; fewer would make a stolen server
 # database cheap to attack, so Roost refuses it rather than help.
 MIN_ITERATIONS = 4096
+# And at most this many: the count is the server's to choose, and PBKDF2 runs
+# in the browser, so a hostile (or misconfigured) server could otherwise keep
+# the page busy for minutes. Real servers use 4096-600000 (OWASP 2023 for
+# PBKDF2-HMAC-SHA256: 600000).
+MAX_ITERATIONS = 1000000
 _GS2_HEADER = b"n,,"  # no channel binding, no authzid
 
 SCRAM_SHA_256 = "SCRAM-SHA-256"
@@ -164,6 +169,8 @@ class Scram:
         iterations = int(iterations_text)
         if iterations < MIN_ITERATIONS:
             raise AuthError("weak-iterations", f"{iterations} iterations")
+        if iterations > MAX_ITERATIONS:
+            raise AuthError("excessive-iterations", f"{iterations} iterations")
         client_final_bare = "c=" + base64.b64encode(_GS2_HEADER).decode("ascii") + ",r=" + nonce
         self._auth_message = (
             self._client_first_bare.encode("utf-8")
