@@ -139,3 +139,25 @@ def test_every_module_imports_without_a_browser() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_error_reporter_is_installed_before_the_adapters_load() -> None:
+    """An import-time error anywhere in the app must meet the installed reporter.
+
+    `main.py` imports `roost.platform.errors` and calls `install()` first; that
+    runs `roost/platform/__init__.py`, which must therefore import nothing
+    (BrowserPlatform and the adapters live in `roost.platform.browser`).
+    """
+    init = ast.parse((PACKAGE / "platform" / "__init__.py").read_text(encoding="utf-8"))
+    assert not [n for n in ast.walk(init) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    main = ast.parse((PACKAGE / "main.py").read_text(encoding="utf-8")).body
+    stmts = [
+        n
+        for n in main
+        if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))  # docstring
+        and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+    ]
+    first, second = stmts[0], stmts[1]
+    assert isinstance(first, ast.ImportFrom) and first.module == "roost.platform"
+    assert [a.name for a in first.names] == ["errors"]
+    assert ast.unparse(second) == "errors.install()"

@@ -7,15 +7,20 @@ up at the end.
 
 from __future__ import annotations
 
-from roost.platform import boot, errors
+# The error reporter goes first: roost/platform/__init__.py imports nothing,
+# so an error in any module imported after this line shows the clear message.
+from roost.platform import errors
 
 errors.install()
+
+from roost.platform import boot  # noqa: E402
+
 boot.mark("roost-python-start")
 
 
 def start(config: dict[str, object]) -> None:
     from roost.app import ChatApp
-    from roost.platform import BrowserPlatform
+    from roost.platform.browser import BrowserPlatform
     from roost.ui.view import ChatView
 
     platform = BrowserPlatform(config)
@@ -33,7 +38,7 @@ def main() -> None:
 
     load_config(start)  # the fetch runs while the imports below compile
     import roost.app
-    import roost.platform
+    import roost.platform.browser
     import roost.ui.view  # noqa: F401
 
 

@@ -110,7 +110,8 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  /* items: [{jid, name}] -> "X wants to see your status" cards */
+  /* items: [{jid, name, status}] -> "X wants to see your status" cards; `status`
+   * is the requester's own text (their subscribe presence), shown as text. */
   function renderRequests(section, items) {
     var frag = document.createDocumentFragment();
     for (var i = 0; i < items.length; i++) {
@@ -122,6 +123,12 @@
       var p = el("p", "request-text", str(it.name || it.jid) + " wants to see your status");
       p.id = textId;
       card.appendChild(p);
+      if (it.status) {
+        var note = el("p", "request-status", str(it.status));
+        note.id = "request-" + i + "-status";
+        card.setAttribute("aria-describedby", note.id);
+        card.appendChild(note);
+      }
       var approve = el("button", "approve", "Approve");
       approve.type = "button";
       approve.dataset.action = "approve";

@@ -4,7 +4,8 @@ Nothing here stands in for the code under test: the app, the XmppClient and
 the SCRAM exchange are the real ones. The server speaks real RFC 7395 frames
 and checks the SCRAM proof with CPython's hmac (tests/xmpp/support.py).
 Network, storage and PBKDF2 completions are queued as tasks and run by
-`FakePlatform.run()`, as an event loop would.
+`FakePlatform.run()`, as an event loop would; `call_later` timers fire, in
+order of their due time, once no task is left (without moving the clock).
 """
 
 from __future__ import annotations
@@ -214,6 +215,8 @@ class FakePlatform:
         }
         self.config.update(config or {})
         self.tasks: list[Callable[[], object]] = []
+        self.timers: dict[int, tuple[float, Callable[[], object]]] = {}  # handle → (due, fn)
+        self._timer_seq = 0
         self.connections: list[FakeConnection] = []
         self.databases: dict[str, FakeStorage] = {}  # trusted, survive "reloads"
         self.storages: list[FakeStorage] = []
@@ -221,12 +224,17 @@ class FakePlatform:
         self.pbkdf2_calls = 0
         self._random = 0
 
-    def run(self) -> None:
-        """Run queued tasks (and those they queue) until none are left."""
+    def run(self, timers: bool = True) -> None:
+        """Run queued tasks (and those they queue) until none are left; then the
+        earliest timer, and so on. `timers=False` leaves the timers pending."""
         for _ in range(10_000):
-            if not self.tasks:
+            if self.tasks:
+                self.tasks.pop(0)()
+            elif timers and self.timers:
+                handle = min(self.timers, key=lambda h: (self.timers[h][0], h))
+                self.timers.pop(handle)[1]()
+            else:
                 return
-            self.tasks.pop(0)()
         raise AssertionError("tasks never settle")
 
     def connect(
@@ -270,11 +278,12 @@ class FakePlatform:
         return storage
 
     def call_later(self, seconds: float, fn: Callable[[], object]) -> int:
-        self.tasks.append(fn)
-        return len(self.tasks)
+        self._timer_seq += 1
+        self.timers[self._timer_seq] = (self.clock + seconds, fn)
+        return self._timer_seq
 
     def cancel(self, handle: object) -> None:
-        pass
+        self.timers.pop(handle, None)  # type: ignore[call-overload]
 
     def now(self) -> float:
         return self.clock

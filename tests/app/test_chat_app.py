@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from roost.app import ChatApp
-from roost.app.chat import is_secure_url
+from roost.app.chat import LOGIN_TIMEOUT, is_secure_url
 from roost.app.events import Emitter
-from roost.xmpp.errors import NetworkError
+from roost.xmpp.element import Element
+from roost.xmpp.errors import AuthError, LoginTimeout, NetworkError, StreamError
 
-from tests.app.fakes import FakePlatform, FakeServer
+from tests.app.fakes import FakePlatform, FakeServer, FakeStorage
 
 ROSTER = {
     "alice": [
@@ -418,3 +421,209 @@ def test_late_callbacks_from_an_old_connection_are_ignored() -> None:
 )
 def test_is_secure_url(url: str, secure: bool) -> None:
     assert is_secure_url(url) is secure
+
+
+# -- review fixes -------------------------------------------------------------------
+
+
+def test_bounce_from_someone_else_changes_nothing() -> None:
+    """Only the addressee (or our server) can say our message wasn't delivered."""
+    server, platform, app, rec = logged_in()
+    message = app.send_message("bob@example.org", "hello")
+    assert message is not None
+    error = (
+        '<message xmlns="jabber:client" type="error" id="{}" from="{}">'
+        '<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        '<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">&lt;img src=x onerror=alert(1)&gt;'
+        "</text></error></message>"
+    )
+    server.send(error.format(message.id, "mallory@example.org/x"))
+    platform.run()
+    assert message.state == "sent"
+    assert rec.named("message") == [] and rec.named("notice") == []
+    server.send(error.format(message.id, "example.org"))  # our server: accepted
+    platform.run()
+    assert message.state == "failed"
+    # The notice is Roost's own sentence, never the server's <text>.
+    assert rec.named("notice") == [("The message couldn't be delivered.",)]
+
+
+def test_sent_text_is_what_is_shown() -> None:
+    server, platform, app, _rec = logged_in()
+    message = app.send_message("bob@example.org", "hi\x0b\x00 there")
+    assert message is not None and message.body == "hi\ufffd\ufffd there"
+    platform.run()
+    [sent] = server.stanzas("message")
+    assert sent.find_text("body") == message.body
+    assert app.state == "online"
+
+
+class SilentServer(FakeServer):
+    """Accepts the WebSocket, then never answers."""
+
+    def handle(self, element: Element) -> None:
+        self.received.append(element)
+
+
+def test_login_deadline_then_retry() -> None:
+    server = SilentServer({"alice": "s3cret"})
+    platform = FakePlatform(server)
+    app = ChatApp(platform)
+    rec = Recorder(app)
+    app.login("alice", "s3cret", False)
+    platform.run(timers=False)
+    assert app.state == "connecting" and len(platform.timers) == 1
+    [(due, _fn)] = platform.timers.values()
+    assert due == platform.clock + LOGIN_TIMEOUT == platform.clock + 30
+    platform.run()  # the deadline passes
+    assert rec.states()[-1] == (
+        "error",
+        "The server took too long to answer. Check your connection and try again.",
+    )
+    assert isinstance(app.last_error, LoginTimeout) and app.can_retry
+    conn = platform.connections[0]
+    assert conn.closed and conn.sent[-1] == '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>'
+    # Retry with a server that answers.
+    platform.server = FakeServer({"alice": "s3cret"}, ROSTER)
+    app.retry()
+    platform.run()
+    assert app.state == "online" and app.last_error is None and not app.can_retry
+    assert platform.timers == {}  # the deadline of the good login was cancelled
+
+
+def test_deadline_cancelled_once_online_and_on_logout() -> None:
+    _server, platform, app, _rec = logged_in()
+    assert platform.timers == {}
+    app.logout()
+    app.login("alice", "s3cret", False)
+    assert len(platform.timers) == 1
+    app.logout()
+    assert platform.timers == {}
+
+
+@pytest.mark.parametrize(
+    ("stanza", "retry"),
+    [
+        ('<system-shutdown xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', True),
+        ('<remote-connection-failed xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', True),
+        ('<connection-timeout xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', True),
+        ('<reset xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', True),
+        ('<resource-constraint xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', True),
+        ('<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', False),
+        ('<policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>', False),
+    ],
+)
+def test_can_retry_after_stream_errors_that_say_try_again(stanza: str, retry: bool) -> None:
+    server, platform, app, _rec = logged_in()
+    server.send(
+        f'<stream:error xmlns:stream="http://etherx.jabber.org/streams">{stanza}</stream:error>'
+    )
+    platform.run()
+    assert app.state == "error" and isinstance(app.last_error, StreamError)
+    assert app.can_retry is retry
+
+
+def test_cannot_retry_a_wrong_password() -> None:
+    _server, platform, app, _rec = setup()
+    app.login("alice", "wrong", False)
+    platform.run()
+    assert app.state == "error" and isinstance(app.last_error, AuthError)
+    assert not app.can_retry
+    app2 = ChatApp(FakePlatform(None))
+    app2.login("alice", "x", False)
+    app2.platform.run()  # type: ignore[attr-defined]
+    assert app2.can_retry  # can't reach the server
+    app2.logout()
+    assert not app2.can_retry  # the password is gone
+
+
+def test_retry_after_a_drop_keeps_history_in_memory() -> None:
+    """Untrusted session: Retry (not Log out) is how to get back without losing it."""
+    server, platform, app, _rec = logged_in(trusted=False)
+    app.open_chat("bob@example.org")
+    first = app.send_message("bob@example.org", "before")
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
+        "<body>reply</body></message>"
+    )
+    platform.run()
+    platform.connections[0].drop()
+    platform.run()
+    assert app.state == "error" and app.can_retry
+    conversation = app.conversations["bob@example.org"]
+    app.retry()
+    platform.run()
+    assert app.state == "online" and app.active == "bob@example.org"
+    assert app.conversations["bob@example.org"] is conversation
+    second = app.send_message("bob@example.org", "after")
+    assert [m.body for m in conversation.messages] == ["before", "reply", "after"]
+    assert conversation.messages[0] is first and second is not None
+    platform.run()
+    stored = platform.storages[0].data["messages"]["bob@example.org"]
+    assert [m["body"] for m in stored["messages"]] == ["before", "reply", "after"]
+    assert sorted(app.contacts) == ["bob@example.org", "carol@example.org"]
+
+
+class LateStorage(FakeStorage):
+    """IndexedDB on a slow disk: `all` answers only when `release()` is called."""
+
+    def __init__(self, platform: FakePlatform, account: str) -> None:
+        super().__init__(platform, account, True)
+        self.held: list[Callable[[], None]] = []
+
+    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
+        snapshot = dict(self.data[store])
+        self.held.append(lambda: cb(snapshot))
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for fn in held:
+            self.platform.tasks.append(fn)
+
+
+def test_history_is_not_overwritten_before_it_is_loaded() -> None:
+    server, platform, app, _rec = setup()
+    storage = LateStorage(platform, "alice@example.org")
+    old = {
+        "id": "o1",
+        "sender": "bob@example.org",
+        "body": "stored",
+        "outgoing": False,
+        "stamp": 1.0,
+        "state": "received",
+    }
+    storage.data["messages"]["bob@example.org"] = {"jid": "bob@example.org", "messages": [old]}
+    platform.databases["alice@example.org"] = storage
+    app.login("alice", "s3cret", True)
+    platform.run()
+    assert app.state == "online" and len(storage.held) == 2
+    # A message arrives and one is sent before the stored history is read.
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
+        "<body>new in</body></message>"
+    )
+    app.send_message("bob@example.org", "new out")
+    platform.run()  # the write timer comes and goes
+    app.flush_storage()  # even the page being hidden
+    stored = storage.data["messages"]["bob@example.org"]["messages"]
+    assert [m["body"] for m in stored] == ["stored"]  # untouched so far
+    storage.release()
+    platform.run()
+    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
+    assert bodies == ["stored", "new out", "new in"]
+    stored = storage.data["messages"]["bob@example.org"]["messages"]
+    assert [m["body"] for m in stored] == bodies  # merged, then written
+
+
+def test_withdrawn_subscription_request_disappears() -> None:
+    server, platform, app, rec = logged_in()
+    for who in ("dave", "eve", "frank"):
+        server.send(f'<presence xmlns="jabber:client" type="subscribe" from="{who}@example.org"/>')
+    platform.run()
+    assert set(app.requests) == {"dave@example.org", "eve@example.org", "frank@example.org"}
+    server.send('<presence xmlns="jabber:client" type="unsubscribe" from="dave@example.org"/>')
+    server.send('<presence xmlns="jabber:client" type="unsubscribed" from="eve@example.org/x"/>')
+    server.send('<presence xmlns="jabber:client" type="subscribed" from="frank@example.org"/>')
+    platform.run()
+    assert app.requests == {"frank@example.org": None}
+    assert rec.named("request")[-2:] == [("dave@example.org",), ("eve@example.org",)]

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from backend.devserver.prosody import ProsodyServer
 from tests.browser.conftest import RoostServer
 from tests.conftest import make_prosody
+from tests.support.threaded_peer import ThreadedPeer
 
 TIMEOUT = 20_000
 
@@ -208,3 +209,68 @@ def test_subscription_request_approve(
     page.get_by_role("button", name="Approve").click()
     expect(card).to_be_hidden(timeout=TIMEOUT)
     expect(contact(page, "stranger@localhost")).to_be_visible(timeout=TIMEOUT)
+
+
+def test_characters_xml_forbids_keep_the_session_alive(
+    roost: RoostServer, new_page: Any, peer_factory: Any
+) -> None:
+    """A body with \\x0b or \\x00 used to get `not-well-formed` and end the session
+    while the screen said "sent". They go out as U+FFFD (roost.xmpp.element)."""
+    bob = peer_factory("bob", "ctl")
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    box = page.get_by_role("textbox", name="Message")
+    # Set the value directly: typing can't produce these characters.
+    box.evaluate("(el) => { el.value = 'hi\\x0b there\\x00!'; }")
+    assert box.input_value() == "hi\x0b there\x00!"
+    box.press("Enter")
+    assert bob.wait_message() == ("alice@localhost", "hi\ufffd there\ufffd!")
+    expect(log(page)).to_contain_text("hi\ufffd there\ufffd!", timeout=TIMEOUT)
+    send(page, "still connected")
+    assert bob.wait_message() == ("alice@localhost", "still connected")
+    expect(page.locator("#conn-state")).to_have_text("")
+    assert page.locator("#notice").is_hidden()
+    assert page.errors.errors == []
+
+
+def test_connection_drop_in_chat_then_retry_keeps_the_conversation(
+    tmp_path: Path, dist_dir: Path, new_page: Any
+) -> None:
+    """After a drop the main screen offers Retry; Log out would wipe this untrusted session."""
+    server: ProsodyServer = make_prosody(tmp_path / "prosody")
+    roost = RoostServer(tmp_path, dist_dir, server)
+    peers: list[ThreadedPeer] = []
+    try:
+        page = new_page()
+        login(page, roost.url, "alice@localhost", "alice", trusted=False)
+        open_chat(page, "Bob")
+        send(page, "before the outage")
+        expect(log(page)).to_contain_text("before the outage", timeout=TIMEOUT)
+
+        server.stop()  # the XMPP server goes away under the open chat
+        notice = page.locator("#notice")
+        expect(notice).to_contain_text(re.compile("can.t reach the server", re.I), timeout=TIMEOUT)
+        retry = page.get_by_role("banner").get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+        expect(log(page)).to_contain_text("before the outage")  # nothing was wiped
+
+        server.restart()
+        peers.append(ThreadedPeer(f"bob@{server.domain}/after", "bob", server.c2s_port))
+        retry.click()
+        expect(retry).to_be_hidden()
+        expect(page.locator("#conn-state")).to_have_text("", timeout=TIMEOUT)  # online
+        expect(notice).to_be_hidden()
+        send(page, "after the outage")
+        bodies = set()
+        while "after the outage" not in bodies:  # an offline copy of the first may come first
+            bodies.add(peers[0].wait_message()[1])
+        messages = log(page).locator(".body")
+        expect(messages).to_have_text(["before the outage", "after the outage"])
+        assert page.locator("#chat-title").text_content() == "Bob"
+        assert page.errors.errors == []
+    finally:
+        for peer in peers:
+            peer.stop()
+        roost.stop()
+        server.stop()

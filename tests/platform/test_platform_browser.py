@@ -384,7 +384,7 @@ def test_websocket_connection(make_page: Callable[..., str], page: Page, ws_serv
         "t-ws",
         PUBLISH
         + f"""
-from roost.platform import BrowserPlatform
+from roost.platform.browser import BrowserPlatform
 from roost.platform.websocket import resolve_url
 platform = BrowserPlatform({{}})
 events = []

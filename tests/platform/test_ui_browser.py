@@ -46,6 +46,8 @@ class FakeApp:
         self.requests = {}
         self.own_jid = None
         self.active = None
+        self.can_retry = False
+        self.online = True
     def on(self, name, cb):
         self.subs.setdefault(name, []).append(cb)
     def emit(self, name, *args):
@@ -65,9 +67,14 @@ class FakeApp:
         self.conversations.setdefault(bare, Conversation(bare)).unread = 0
     def send_message(self, bare, text):
         self._call("send_message", bare, text)
+        if not self.online:
+            self.emit("notice", "You're not connected right now.")
+            return None
         m = Message("out%d" % len(self.calls), text, True, state="sent")
         self.conversations.setdefault(bare, Conversation(bare)).messages.append(m)
         self.emit("messages", bare, [m])
+        return m
+    def flush_storage(self): pass
     def add_contact(self, bare, name=None): self._call("add_contact", bare)
     def approve(self, bare):
         self._call("approve", bare)
@@ -97,14 +104,24 @@ def receive(bare, body):
         conv.unread += 1
     app.emit("messages", bare, [m])
 
-def request(bare):
-    app.requests[bare] = None
+def request(bare, status=None):
+    app.requests[bare] = status
     app.emit("request", bare)
+
+def withdraw(bare):
+    app.requests.pop(bare, None)
+    app.emit("request", bare)
+
+def emit_state(state, message, can_retry=False):
+    app.can_retry = can_retry
+    app.online = state == "online"
+    app.emit("state", state, message)
 
 window.go_online = go_online
 window.receive = receive
 window.request = request
-window.emit_state = lambda state, message: app.emit("state", state, message)
+window.withdraw = withdraw
+window.emit_state = emit_state
 window.results = to_js({"ready": True})
 """
 
@@ -160,7 +177,7 @@ def test_wrong_password_shows_the_message_without_retry(ui: tuple[Any, PageLog])
 def test_unreachable_server_offers_retry(ui: tuple[Any, PageLog]) -> None:
     pg, _ = ui
     msg = "Can't reach the server. Check your connection and try again."
-    pg.evaluate(f"() => window.emit_state('error', {msg!r})")
+    pg.evaluate(f"() => window.emit_state('error', {msg!r}, true)")
     assert pg.locator("#login-status").text_content() == msg
     pg.get_by_role("button", name="Retry").click()
     assert calls(pg) == [["retry"]]
@@ -259,3 +276,69 @@ def test_phone_layout_has_separate_screens(ui: tuple[Any, PageLog]) -> None:
     assert pg.get_by_role("log", name="Messages").is_visible()
     assert pg.get_by_role("list", name="Contacts").is_visible()
     assert pg.get_by_role("button", name="Back").is_hidden()
+
+
+def test_send_while_offline_keeps_the_text(ui: tuple[Any, PageLog]) -> None:
+    pg, log = ui
+    pg.evaluate("() => window.go_online()")
+    pg.get_by_role("button", name="Bob Builder").click()
+    pg.evaluate("() => window.emit_state('error', 'The connection to the server was lost.', true)")
+    box = pg.get_by_role("textbox", name="Message")
+    box.fill("don't lose me")
+    box.press("Enter")
+    assert calls(pg)[-1] == ["send_message", "bob@localhost", "don't lose me"]
+    assert box.input_value() == "don't lose me"  # not sent: still there to send again
+    assert pg.locator("#notice").text_content() == "You're not connected right now."
+    assert pg.get_by_role("log", name="Messages").locator(".body").count() == 0
+    assert log.errors == []
+
+
+def test_main_screen_retry_after_a_drop(ui: tuple[Any, PageLog]) -> None:
+    pg, log = ui
+    pg.evaluate("() => window.go_online()")
+    pg.get_by_role("button", name="Bob Builder").click()
+    pg.evaluate("() => window.receive('bob@localhost', 'kept')")
+    retry = pg.get_by_role("button", name="Retry")
+    assert retry.count() == 0  # online: no Retry anywhere
+    lost = "The connection to the server was lost. Try again."
+    pg.evaluate(f"() => window.emit_state('error', {lost!r}, true)")
+    assert pg.locator("#notice").text_content() == lost
+    assert pg.get_by_role("banner").get_by_role("button", name="Retry").is_visible()
+    pg.set_viewport_size({"width": 360, "height": 740})  # fits a phone's top bar
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 360
+    box = pg.get_by_role("banner").bounding_box()
+    assert box is not None and box["width"] <= 360
+    assert pg.evaluate("document.querySelector('.topbar').scrollWidth") <= 360
+    pg.set_viewport_size({"width": 1280, "height": 800})
+    retry.click()
+    assert calls(pg)[-1] == ["retry"]
+    assert retry.count() == 0
+    pg.evaluate("() => window.emit_state('connecting', '')")
+    assert pg.locator("#conn-state").text_content() == "Connecting…"
+    pg.evaluate("() => window.emit_state('online', '')")
+    # Still in the same chat, history shown, Log out still there.
+    assert pg.get_by_role("log", name="Messages").locator(".body").all_text_contents() == ["kept"]
+    assert pg.locator("#chat-title").text_content() == "Bob Builder"
+    assert pg.locator("#notice").is_hidden()
+    # An error Retry can't fix (e.g. signed in elsewhere): the message, no button.
+    pg.evaluate("() => window.emit_state('error', 'You signed in from somewhere else.', false)")
+    assert pg.locator("#notice").text_content() == "You signed in from somewhere else."
+    assert retry.count() == 0
+    assert log.errors == []
+
+
+def test_request_status_text_is_text_and_withdrawn_cards_go(ui: tuple[Any, PageLog]) -> None:
+    pg, log = ui
+    pg.evaluate("() => window.go_online()")
+    for i, payload in enumerate(XSS):
+        pg.evaluate("([b, s]) => window.request(b, s)", [f"s{i}@localhost", payload])
+    section = pg.get_by_role("region", name="Contact requests")
+    assert section.locator(".request-status").all_text_contents() == XSS
+    assert section.locator("img, svg, script, style, b").count() == 0
+    assert pg.evaluate("() => window.pwned") is None
+    card = pg.get_by_role("group", name="s0@localhost wants to see your status")
+    assert card.get_attribute("aria-describedby")
+    pg.evaluate("() => window.withdraw('s0@localhost')")
+    assert card.count() == 0
+    assert section.get_by_role("group").count() == len(XSS) - 1
+    assert log.errors == []

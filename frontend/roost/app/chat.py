@@ -14,7 +14,16 @@ from __future__ import annotations
 from roost.app.events import Emitter
 from roost.app.models import Contact, Conversation, Message, Presence
 from roost.xmpp.client import XmppClient
-from roost.xmpp.errors import AuthError, JidError, NetworkError, RoostError, XmlError
+from roost.xmpp.element import clean_text
+from roost.xmpp.errors import (
+    AuthError,
+    JidError,
+    LoginTimeout,
+    NetworkError,
+    RoostError,
+    StreamError,
+    XmlError,
+)
 from roost.xmpp.events import (
     ChatReceived,
     Closed,
@@ -47,6 +56,10 @@ MESSAGES_STORE = "messages"
 # writes are batched: at most one per conversation per STORE_DELAY seconds.
 # A burst of n messages would otherwise rewrite the list n times (O(n²)).
 STORE_DELAY = 0.25
+# A login that hasn't reached Online by then is given up (LoginTimeout, which
+# offers Retry): a server that accepts the socket and then says nothing would
+# otherwise leave "Connecting…" on screen for good.
+LOGIN_TIMEOUT = 30.0
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -85,9 +98,11 @@ class ChatApp:
         "_address",
         "_client",
         "_conn",
+        "_deadline",
         "_dirty",
         "_emitter",
         "_generation",
+        "_history_loaded",
         "_opened",
         "_password",
         "_roster_from_server",
@@ -97,6 +112,7 @@ class ChatApp:
         "active",
         "contacts",
         "conversations",
+        "last_error",
         "message",
         "own_jid",
         "platform",
@@ -109,6 +125,9 @@ class ChatApp:
         self.platform = platform
         self.state = OFFLINE
         self.message = ""  # the text that went with the last "state" event
+        # The error behind the last "error" state (None for other states, or
+        # an error that isn't a RoostError, e.g. no server configured).
+        self.last_error: RoostError | None = None
         self.own_jid: str | None = None  # bare JID once online
         self.trusted = False
         self.active: str | None = None  # bare JID of the open chat
@@ -129,6 +148,11 @@ class ChatApp:
         self._roster_from_server = False
         self._dirty: dict[str, Conversation] = {}  # conversations not yet written
         self._store_timer: object = None
+        # False while a trusted storage's stored history is being read: the
+        # conversations in memory hold only the new messages then, and writing
+        # one would replace its stored history. Writes wait for the merge.
+        self._history_loaded = True
+        self._deadline: object = None  # LOGIN_TIMEOUT timer of the connection attempt
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -145,7 +169,29 @@ class ChatApp:
     def _set_state(self, state: str, message: str = "") -> None:
         self.state = state
         self.message = message
+        if state != ERROR:
+            self.last_error = None
         self._emit("state", state, message)
+
+    def _set_error(self, error: RoostError | None, message: str | None = None) -> None:
+        """Enter the error state because of `error` (its message unless one is given)."""
+        self.last_error = error
+        if message is None:
+            message = error.user_message if error is not None else "Something went wrong."
+        self._set_state(ERROR, message)
+
+    @property
+    def can_retry(self) -> bool:
+        """True when `retry()` may help: a network problem, or a server error that
+        says "try again" (not a wrong password or a refusal)."""
+        error = self.last_error
+        if self.state != ERROR or self._password is None or error is None:
+            return False
+        if isinstance(error, NetworkError):
+            return True
+        if isinstance(error, StreamError):
+            return error.retryable
+        return isinstance(error, AuthError) and error.condition == "temporary-auth-failure"
 
     # -- session ----------------------------------------------------------------
     def login(self, address: str, password: str, trusted: bool = False) -> None:
@@ -154,11 +200,11 @@ class ChatApp:
         try:
             jid = self._parse_address(address)
         except JidError as exc:
-            self._set_state(ERROR, exc.user_message)
+            self._set_error(exc)
             return
         url = self.platform.config.get("websocket_url")
         if not isinstance(url, str) or not url:
-            self._set_state(ERROR, "Roost isn't set up yet: no server address is configured.")
+            self._set_error(None, "Roost isn't set up yet: no server address is configured.")
             return
         self._address = jid
         self._password = password
@@ -213,6 +259,9 @@ class ChatApp:
             jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes
         )
         self._set_state(CONNECTING)
+        self._deadline = self.platform.call_later(
+            LOGIN_TIMEOUT, lambda: self._login_timed_out(generation)
+        )
 
         def on_open() -> None:
             if generation == self._generation and self._client is not None:
@@ -232,9 +281,20 @@ class ChatApp:
         if generation == self._generation:  # on_close may already have run
             self._conn = conn
 
+    def _login_timed_out(self, generation: int) -> None:
+        self._deadline = None
+        if generation == self._generation and self.state == CONNECTING:
+            self._fail(LoginTimeout(LOGIN_TIMEOUT))
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self.platform.cancel(self._deadline)
+            self._deadline = None
+
     def _drop_connection(self) -> None:
         """Forget the current socket and client; ignore anything they still say."""
         self._generation += 1
+        self._cancel_deadline()
         conn = self._conn
         self._conn = None
         self._client = None
@@ -261,7 +321,7 @@ class ChatApp:
             client.close()
             self._flush()
         self._drop_connection()
-        self._set_state(ERROR, error.user_message)
+        self._set_error(error)
 
     def _on_frame(self, text: str) -> None:
         client = self._client
@@ -281,7 +341,7 @@ class ChatApp:
         opened = self._opened
         self._conn = None  # already closed: don't close it again
         self._drop_connection()
-        self._set_state(ERROR, (error or NetworkError(opened)).user_message)
+        self._set_error(error or NetworkError(opened))
 
     # -- XMPP events --------------------------------------------------------------
     def _handle(self, events: list[Record]) -> None:
@@ -295,6 +355,7 @@ class ChatApp:
             elif isinstance(event, NeedSaltedPassword):
                 self._derive(event)
             elif isinstance(event, Online):
+                self._cancel_deadline()
                 self.own_jid = str(event.jid.bare)
                 self._set_state(ONLINE)
             elif isinstance(event, RosterLoaded):
@@ -306,7 +367,7 @@ class ChatApp:
                 self.requests[bare] = event.status
                 self._emit("request", bare)
             elif isinstance(event, SubscriptionChanged):
-                self._emit("contact", str(event.jid))
+                self._on_subscription_changed(event)
             elif isinstance(event, MessageFailed):
                 self._on_message_failed(event)
             elif isinstance(event, Closed):
@@ -318,8 +379,16 @@ class ChatApp:
         self._drop_connection()
         # Our own close goes through logout(), which has already dropped the
         # client, so any Closed seen here was the server's doing.
-        error = event.error or NetworkError(True, "server closed the stream")
-        self._set_state(ERROR, error.user_message)
+        self._set_error(event.error or NetworkError(True, "server closed the stream"))
+
+    def _on_subscription_changed(self, event: SubscriptionChanged) -> None:
+        bare = str(event.jid)
+        # A requester who takes their request back (unsubscribe), or cancels
+        # what they had (unsubscribed), has no request left to answer.
+        if event.kind in ("unsubscribe", "unsubscribed") and bare in self.requests:
+            del self.requests[bare]
+            self._emit("request", bare)
+        self._emit("contact", bare)
 
     def _derive(self, event: NeedSaltedPassword) -> None:
         generation = self._generation
@@ -447,6 +516,8 @@ class ChatApp:
         client = self._online_client()
         if jid is None or client is None:
             return None
+        # What is shown here is what the other side gets (see clean_text).
+        text = clean_text(text)
         message_id = client.send_chat(jid, text)
         self._flush()
         bare = str(jid)
@@ -516,6 +587,7 @@ class ChatApp:
         storage = self.platform.open_storage(account, trusted)
         self._storage = storage
         self._storage_key = key
+        self._history_loaded = not trusted  # an untrusted (memory) store starts empty
         if trusted:
             storage.all(ROSTER_STORE, lambda result: self._loaded_roster(storage, result))
             storage.all(MESSAGES_STORE, lambda result: self._loaded_messages(storage, result))
@@ -547,6 +619,10 @@ class ChatApp:
             if history:
                 conversation.messages[:0] = history
                 self._emit("messages", bare, history)
+        # Conversations changed while loading now hold history + new: write them.
+        self._history_loaded = True
+        if self._dirty and self._store_timer is None:
+            self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
 
     def _conversation(self, bare: str) -> Conversation:
         conversation = self.conversations.get(bare)
@@ -559,20 +635,26 @@ class ChatApp:
         if self._storage is None:
             return
         self._dirty[conversation.jid] = conversation
-        if self._store_timer is None:
+        if self._store_timer is None and self._history_loaded:
             self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
 
     def _write_dirty(self) -> None:
         self._store_timer = None
-        dirty, self._dirty = self._dirty, {}
         storage = self._storage
         if storage is None:
+            self._dirty = {}
             return
+        if not self._history_loaded:
+            return  # kept in _dirty: written once the stored history is merged
+        dirty, self._dirty = self._dirty, {}
         for conversation in dirty.values():
             storage.put(MESSAGES_STORE, conversation.jid, conversation.to_store())
 
     def flush_storage(self) -> None:
-        """Write pending conversations now (the UI calls it when the page is hidden)."""
+        """Write pending conversations now (the UI calls it when the page is hidden).
+
+        Not before the stored history is loaded: a write then would replace it.
+        """
         if self._store_timer is not None:
             self.platform.cancel(self._store_timer)
         self._write_dirty()

@@ -5,9 +5,10 @@ Rendering only. It listens to `ChatApp` events and calls the app's API
 one call per update, fed with plain data; user text only ever reaches the DOM
 through `textContent` (there or here).
 
-The app's records are read defensively (`getattr` with defaults) so the view
-survives additions to them; `_contact_item` and `_message_item` are the only
-places that know their shape.
+The app's records are read through their documented attributes
+(docs/architecture.md, "ChatApp API used by the UI"); `_contact_item`,
+`_message_item` and `_render_requests` are the only places that know their
+shape.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
-from roost.xmpp.errors import NetworkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,27 +35,8 @@ def _el(id_: str) -> Any:
     return document.getElementById(id_)
 
 
-def _bare(jid: object) -> str:
-    bare = getattr(jid, "bare", None)
-    if bare is not None and not isinstance(bare, str) and not callable(bare):
-        return str(bare)
-    text = str(jid)
-    return text.split("/", 1)[0]
-
-
-def _presence_of(contact: object) -> str:
-    """online/chat/away/xa/dnd/offline for a contact record (`Contact.show`)."""
-    show = getattr(contact, "show", None)
-    if isinstance(show, str) and show in PRESENCE_TEXT:
-        return show
-    return "online" if show else "offline"
-
-
-def _display_name(contact: object, bare: str) -> str:
-    name = getattr(contact, "display_name", None) or getattr(contact, "name", None)
-    if callable(name):
-        name = name()
-    return str(name) if name else bare
+def _display_name(contact: Any, bare: str) -> str:
+    return str(contact.display_name) if contact is not None else bare
 
 
 def _logged(name: str, handler: Any) -> Any:
@@ -94,6 +75,15 @@ class ChatView:
         self.text = _el("composer-text")
         self.notice = _el("notice")
         self.conn_state = _el("conn-state")
+        # Retry in the main screen's top bar, for a session that dropped: the
+        # history in memory stays (Log out would wipe an untrusted session).
+        logout = _el("logout")
+        self.main_retry = document.createElement("button")
+        self.main_retry.id = "main-retry"
+        self.main_retry.type = "button"
+        self.main_retry.textContent = "Retry"
+        self.main_retry.hidden = True
+        logout.parentNode.insertBefore(self.main_retry, logout)
         self.active: str | None = None
         self.screen = "login"
         # Rendering is coalesced per task: app events only record what changed
@@ -102,15 +92,11 @@ class ChatView:
         self._pending: list[Any] = []  # messages of the active chat not yet drawn
         self._contacts_dirty = False
         self._scheduled = False
-        # Messages that mean "the network failed": only then is Retry offered.
-        self._network_messages = (
-            NetworkError(False).user_message,
-            NetworkError(True).user_message,
-        )
 
         self.form.addEventListener("submit", self._on_login_submit)
         _el("login-retry").addEventListener("click", self._on_retry)
-        _el("logout").addEventListener("click", self._on_logout)
+        self.main_retry.addEventListener("click", self._on_retry)
+        logout.addEventListener("click", self._on_logout)
         _el("back").addEventListener("click", self._on_back)
         _el("add-contact").addEventListener("submit", self._on_add_contact)
         self.contacts.addEventListener("click", self._on_contact_click)
@@ -150,6 +136,7 @@ class ChatView:
 
     def _on_retry(self, _ev: Any) -> None:
         self.login_actions.hidden = True
+        self.main_retry.hidden = True
         self.notice.hidden = True
         self._status("Connecting…")
         self.app.retry()
@@ -157,9 +144,7 @@ class ChatView:
     def _on_pagehide(self, _ev: Any) -> None:
         if str(document.visibilityState) == "visible" and str(_ev.type) != "pagehide":
             return
-        flush = getattr(self.app, "flush_storage", None)
-        if flush is not None:
-            flush()
+        self.app.flush_storage()
 
     def _on_logout(self, _ev: Any) -> None:
         self.app.logout()
@@ -177,35 +162,38 @@ class ChatView:
             "offline": "Offline",
             "error": "Disconnected",
         }.get(state, "")
+        if state != "error":
+            self.main_retry.hidden = True
         if state == "online":
             self.password.value = ""
             self._status("")
             self.notice.hidden = True
-            self._show_main()
+            if self.screen == "main":  # back after a reconnect: keep the open chat
+                self._contacts_dirty = True
+                self._schedule()
+                self._render_requests()
+            else:
+                self._show_main()
         elif state == "connecting":
             self.submit.disabled = True
             if self.screen == "login":
                 self._status(text or "Connecting…")
         elif state == "error":
             self.submit.disabled = False
-            retry = self._can_retry(text)
+            # Retry makes sense after a network problem or a server that said
+            # "try again", not after a wrong password: the app knows which.
+            retry = bool(self.app.can_retry)
             if self.screen == "login":
                 self._status(text or "Something went wrong.", error=True)
                 self.login_actions.hidden = not retry
             else:
                 self._notice(text or "The connection was lost.")
+                self.main_retry.hidden = not retry
         else:  # offline
             self.submit.disabled = False
             if self.screen != "login":
                 self._show_login()
             self._status(text)
-
-    def _can_retry(self, message: str) -> bool:
-        """Retry makes sense after a network problem, not after a wrong password."""
-        error = getattr(self.app, "last_error", None)
-        if error is not None:
-            return isinstance(error, NetworkError)
-        return message in self._network_messages
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -229,13 +217,12 @@ class ChatView:
         self._schedule()
 
     def on_messages(self, bare: str, messages: list[Any]) -> None:
-        bare = _bare(bare)
         if bare != self.active:
             self._contacts_dirty = True  # unread counts
             self._schedule()
             return
-        conversation = self._conversation(bare)
-        current = getattr(conversation, "messages", None) or []
+        conversation = self.app.conversations.get(bare)
+        current = conversation.messages if conversation is not None else []
         n = len(messages)
         if (
             n
@@ -249,10 +236,11 @@ class ChatView:
 
     def on_message(self, bare: str, *_args: object) -> None:
         """One message changed (e.g. failed to send)."""
-        if _bare(bare) == self.active:
-            self._render_conversation(self.active)
+        if bare == self.active:
+            self._render_conversation(bare)
 
     def on_request(self, *_args: object) -> None:
+        """A request arrived or was withdrawn: `app.requests` says which are left."""
         self._render_requests()
 
     def on_notice(self, text: str) -> None:
@@ -265,8 +253,8 @@ class ChatView:
     # -- screens ----------------------------------------------------------
     def _show_main(self) -> None:
         self.screen = "main"
-        own = getattr(self.app, "own_jid", None)
-        _el("own-address").textContent = _bare(own) if own else ""
+        own = self.app.own_jid
+        _el("own-address").textContent = own or ""
         _el("login-screen").hidden = True
         _el("main-screen").hidden = False
         self.root.dataset.screen = "main"
@@ -291,39 +279,42 @@ class ChatView:
         self.password.value = ""
 
     # -- contacts ---------------------------------------------------------
-    def _contact_map(self) -> dict[str, Any]:
-        contacts = getattr(self.app, "contacts", None) or {}
-        if isinstance(contacts, dict):
-            return {_bare(k): v for k, v in contacts.items()}
-        return {_bare(getattr(c, "jid", c)): c for c in contacts}
-
-    def _contact_item(self, bare: str, contact: Any) -> dict[str, object]:
-        presence = _presence_of(contact)
-        text = PRESENCE_TEXT.get(presence, "Offline")
-        ask = getattr(contact, "ask", None)
-        if presence == "offline" and ask == "subscribe":
+    def _contact_item(self, bare: str, contact: Any, conversation: Any) -> dict[str, object]:
+        """One row of the list; `contact` is None for someone not in the roster."""
+        presence = "offline" if contact is None else str(contact.show)
+        if presence not in PRESENCE_TEXT:
+            presence = "online"
+        text = PRESENCE_TEXT[presence]
+        if presence == "offline" and contact is not None and contact.ask == "subscribe":
             text = "Waiting for approval"
-        messages = self._messages_of(bare)
-        preview = " ".join(str(messages[-1].body).split())[:80] if messages else ""
+        preview = ""
+        unread = 0
+        if conversation is not None:
+            messages = conversation.messages
+            if messages:
+                # Slice before split: a long message costs no more than a short one.
+                preview = " ".join(messages[-1].body[:400].split())[:80]
+            unread = 0 if bare == self.active else conversation.unread
         return {
             "jid": bare,
-            "name": _display_name(contact, bare) if contact is not None else bare,
+            "name": _display_name(contact, bare),
             "presence": presence,
             "presence_text": text,
             "preview": preview,
-            "unread": 0 if bare == self.active else self._unread(bare),
+            "unread": unread,
             "active": bare == self.active,
         }
 
     def _render_contacts(self) -> None:
+        """Draw the whole list: called at most once per task (see `_schedule`)."""
         self._contacts_dirty = False
-        contacts = self._contact_map()
-        items = [self._contact_item(b, c) for b, c in contacts.items()]
+        contacts = self.app.contacts
+        conversations = self.app.conversations
+        items = [self._contact_item(b, c, conversations.get(b)) for b, c in contacts.items()]
         # People who wrote to us without being in the roster are listed too.
-        conversations = getattr(self.app, "conversations", None) or {}
         for bare, conv in conversations.items():
-            if bare not in contacts and getattr(conv, "messages", None):
-                items.append(self._contact_item(bare, None))
+            if bare not in contacts and conv.messages:
+                items.append(self._contact_item(bare, None, conv))
         items.sort(key=lambda it: (it["presence"] == "offline", str(it["name"]).lower()))
         self.render.renderContacts(self.contacts, to_js(items))
         self.contacts_empty.hidden = bool(items)
@@ -333,26 +324,17 @@ class ChatView:
         if button:
             self.open_chat(str(button.dataset.jid))
 
-    def _conversation(self, bare: str) -> Any:
-        conversations = getattr(self.app, "conversations", None) or {}
-        return conversations.get(bare) if isinstance(conversations, dict) else None
-
-    def _messages_of(self, bare: str) -> list[Any]:
-        return list(getattr(self._conversation(bare), "messages", None) or [])
-
-    def _unread(self, bare: str) -> int:
-        return int(getattr(self._conversation(bare), "unread", 0) or 0)
-
     def _render_conversation(self, bare: str) -> None:
         self._pending = []  # drawn below with the rest
-        items = [self._message_item(m) for m in self._messages_of(bare)]
+        conversation = self.app.conversations.get(bare)
+        messages = conversation.messages if conversation is not None else []
+        items = [self._message_item(m) for m in messages]
         self.render.renderMessages(self.log, to_js(items))
 
     def open_chat(self, bare: str) -> None:
         self.active = bare
         self.app.open_chat(bare)
-        contact = self._contact_map().get(bare)
-        self.chat_title.textContent = _display_name(contact, bare) if contact else bare
+        self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
         self._render_conversation(bare)
         self.root.dataset.view = "chat"
         self._render_contacts()
@@ -371,11 +353,11 @@ class ChatView:
 
     # -- requests ---------------------------------------------------------
     def _render_requests(self) -> None:
-        contacts = self._contact_map()
-        requests = getattr(self.app, "requests", None) or {}
+        contacts = self.app.contacts
         items = [
-            {"jid": b, "name": _display_name(contacts[b], b) if b in contacts else b}
-            for b in requests
+            # `status` is the requester's own words: render.js shows it as text.
+            {"jid": b, "name": _display_name(contacts.get(b), b), "status": status or ""}
+            for b, status in self.app.requests.items()
         ]
         self.render.renderRequests(self.requests_box, to_js(items))
 
@@ -391,26 +373,13 @@ class ChatView:
         self._render_requests()
 
     # -- messages ---------------------------------------------------------
-    def _is_outgoing(self, message: Any) -> bool:
-        outgoing = getattr(message, "outgoing", None)
-        if outgoing is not None:
-            return bool(outgoing)
-        direction = getattr(message, "direction", None)
-        if direction is not None:
-            return direction in ("out", "outgoing", "sent")
-        sender = getattr(message, "from_jid", None)
-        own = getattr(self.app, "own_jid", None)
-        return sender is not None and own is not None and _bare(sender) == _bare(own)
-
     def _message_item(self, message: Any) -> dict[str, object]:
-        stamp = getattr(message, "stamp", None) or getattr(message, "time", None) or 0
-        failed = "Not delivered" if getattr(message, "state", "") == "failed" else ""
         return {
-            "id": str(getattr(message, "id", "") or ""),
-            "body": str(getattr(message, "body", "") or ""),
-            "outgoing": self._is_outgoing(message),
-            "stamp": float(stamp) * 1000.0,
-            "failed": failed,
+            "id": message.id or "",
+            "body": message.body,
+            "outgoing": bool(message.outgoing),
+            "stamp": float(message.stamp or 0) * 1000.0,
+            "failed": "Not delivered" if message.state == "failed" else "",
         }
 
     def _on_key(self, ev: Any) -> None:
@@ -426,6 +395,9 @@ class ChatView:
         text = str(self.text.value)
         if not text.strip() or self.active is None:
             return
-        self.app.send_message(self.active, text)
+        if self.app.send_message(self.active, text) is None:
+            # Not sent (e.g. not connected): the app's notice says why, and
+            # the text stays in the composer to send again.
+            return
         self.text.value = ""
         self.text.focus()

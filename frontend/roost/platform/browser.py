@@ -1,0 +1,70 @@
+"""`BrowserPlatform`: what `roost.app.ChatApp` is given (docs/architecture.md,
+"platform provides"). `main.py` builds it after `config.json` is loaded.
+
+It lives here, not in `roost/platform/__init__.py`, so that importing
+`roost.platform.errors` (the first thing `main.py` does) doesn't also import
+the WebSocket, DOM, storage and WebCrypto adapters: an error while those load
+must already meet the installed reporter.
+"""
+
+from __future__ import annotations
+
+from roost.platform import timers, webcrypto
+from roost.platform.dom import parse as _parse
+from roost.platform.storage import open_storage as _open_storage
+from roost.platform.websocket import Connection
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from roost.platform.storage import IndexedDBStorage, MemoryStorage
+    from roost.xmpp.element import Element
+    from roost.xmpp.errors import NetworkError
+
+
+class BrowserPlatform:
+    """WebSocket, DOMParser, WebCrypto, IndexedDB, timers and config, for the app."""
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: dict[str, object]) -> None:
+        self.config = config
+
+    def connect(
+        self,
+        url: str,
+        on_open: Callable[[], None],
+        on_frame: Callable[[str], None],
+        on_close: Callable[[NetworkError | None], None],
+    ) -> Connection:
+        return Connection(url, on_open, on_frame, on_close)
+
+    def parse(self, text: str) -> Element:
+        return _parse(text)
+
+    def pbkdf2(
+        self,
+        hash_name: str,
+        password: bytes,
+        salt: bytes,
+        iterations: int,
+        on_done: Callable[[bytes], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        webcrypto.pbkdf2(hash_name, password, salt, iterations, on_done, on_error)
+
+    def random_bytes(self, n: int) -> bytes:
+        return webcrypto.random_bytes(n)
+
+    def open_storage(self, account: str, trusted: bool) -> IndexedDBStorage | MemoryStorage:
+        return _open_storage(account, trusted)
+
+    def call_later(self, seconds: float, fn: Callable[[], object]) -> int:
+        return timers.call_later(seconds, fn)
+
+    def cancel(self, handle: int | None) -> None:
+        timers.cancel(handle)
+
+    def now(self) -> float:
+        return timers.now()
