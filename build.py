@@ -24,7 +24,7 @@ stamps every entry with the bundle's ``$timestamp``; the app bundle then sets a
 per-module timestamp derived from the module's source, so a release that
 changes one module recompiles only that module on the next visit.
 
-Precompiled modules (``--precompile``, off by default; needs Node): the
+Precompiled modules (on when Node is installed; ``--no-precompile`` turns them off): the
 JavaScript Brython would compile from each ``.py`` entry of both bundles is
 produced at build time by running the shipped ``brython.js`` under Node, and
 each bundle registers it as ``__BRYTHON__.precompiled[name]``, the slot Brython's
@@ -739,8 +739,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precompile",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="ship Brython-compiled JS for every module (needs Node; off by default)",
+        default=None,
+        help="ship Brython-compiled JS for every module (needs Node). Default: when Node "
+        "is installed; --precompile makes it required, --no-precompile turns it off",
     )
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()

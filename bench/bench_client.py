@@ -1,7 +1,7 @@
 """Client benchmark: cold/warm start, login → 200-contact roster, 500-message burst, JS heap.
 
     .venv/bin/python bench/bench_client.py [--runs N] [--out bench/results/client.json]
-                                           [--dist DIR] [--precompile] [--no-burst-warm]
+                                           [--dist DIR] [--[no-]precompile] [--no-burst-warm]
 
 Starts its own Prosody (temp dir) with a `bench` account whose roster holds
 200 named contacts (5 of them online through slixmpp peers), builds `dist/`
@@ -168,8 +168,9 @@ def make_prosody(root: Path) -> ProsodyServer:
                          log_level="warn").start()
 
 
-def build_dist(out: Path, precompile: bool = False) -> Path:
-    flags = ["--precompile"] if precompile else []
+def build_dist(out: Path, precompile: bool | None = None) -> Path:
+    # None: build.py's default (precompiled when Node is installed).
+    flags = [] if precompile is None else ["--precompile" if precompile else "--no-precompile"]
     subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out), *flags],
                    check=True, cwd=ROOT, capture_output=True, timeout=300)
     return out
@@ -360,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--dist", type=Path, default=None, help="use this built bundle")
-    ap.add_argument("--precompile", action="store_true",
-                    help="build with `build.py --precompile` (ignored with --dist)")
+    ap.add_argument("--precompile", action=argparse.BooleanOptionalAction, default=None,
+                    help="build with build.py --precompile / --no-precompile "
+                         "(default: build.py's default; ignored with --dist)")
     ap.add_argument("--no-burst-warm", action="store_true", help="burst only in the cold load")
     args = ap.parse_args(argv)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 
 sys.path.insert(0, str(ROOT))
 import build
@@ -177,13 +177,13 @@ def test_refuses_to_wipe_the_repository() -> None:
 
 PRECOMPILED_CALL = re.compile(r"\(function\(B,impl,ts,code,pkgs\)\{.*?\}\)\(__BRYTHON__,(.*)\);\n$")
 
-needs_node = pytest.mark.skipif(build.find_node() is None, reason="Node is not installed")
+def require_node() -> None:
+    require(build.find_node() is not None, "Node (apt package nodejs), used by build.py")
 
 
 @pytest.fixture(scope="module")
 def precompiled_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if build.find_node() is None:
-        pytest.skip("Node is not installed")
+    require_node()
     out = tmp_path_factory.mktemp("build") / "precompiled"
     assert build.main(["--out", str(out), "--precompile"]) == 0
     return out
@@ -229,7 +229,14 @@ def test_bundles_register_precompiled_code_for_every_python_module(
     assert {p.name for p in again.iterdir()} == {p.name for p in dist.iterdir()}
 
 
-def test_default_build_writes_source_only_bundles(dist: Path) -> None:
+def test_default_build_precompiles_when_node_is_there(dist: Path) -> None:
+    require_node()
+    assert json.loads((dist / "build-report.json").read_text())["precompiled"]
+
+
+def test_no_precompile_build_writes_source_only_bundles(tmp_path: Path) -> None:
+    dist = tmp_path / "source"
+    assert build.main(["--out", str(dist), "--no-precompile"]) == 0
     for stem in ("roost-app", "roost-stdlib"):
         text = _asset(dist, stem).read_text(encoding="utf-8")
         assert "precompiled" not in text
@@ -266,7 +273,6 @@ def test_precompiling_refuses_another_brython(tmp_path: Path) -> None:
         build.precompile(other, {"m": ("x = 1\n", False)})
 
 
-@needs_node
 def test_precompiling_reports_syntax_errors() -> None:
     brython_js = build.find_brython_data() / "brython.js"
     with pytest.raises(SystemExit, match="could not compile"):

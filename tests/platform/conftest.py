@@ -56,7 +56,10 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import build
 
     out = tmp_path_factory.mktemp("site") / "dist"
-    build.main(["--out", str(out)])
+    # Source mode (Brython compiles in the page and caches in IndexedDB): the
+    # fallback when a bundle is built without Node. The end-to-end tests in
+    # tests/browser use the default, precompiled bundle.
+    build.main(["--out", str(out), "--no-precompile"])
     return out
 
 

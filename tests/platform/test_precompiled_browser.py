@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 from tests.platform.conftest import PageLog, StaticServer
 
 # Wraps __BRYTHON__.py2js as soon as brython.js defines it.
@@ -40,8 +40,7 @@ def precompiled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     sys.path.insert(0, str(ROOT))
     import build
 
-    if build.find_node() is None:
-        pytest.skip("Node is not installed")
+    require(build.find_node() is not None, "Node (apt package nodejs), used by build.py")
     out = tmp_path_factory.mktemp("precompiled") / "dist"
     assert build.main(["--out", str(out), "--precompile"]) == 0
     srv = StaticServer(Path(out))
