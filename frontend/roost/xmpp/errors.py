@@ -71,8 +71,14 @@ _STREAM_RETRYABLE = (
 )
 
 
-class StreamError(XmppError):
-    """A stream-level error sent by the server; the stream is over."""
+class ConditionError(XmppError):
+    """An error named by a defined condition (RFC 6120), worded from a table.
+
+    Subclasses set `_messages` (condition → sentence) and `_user_message`
+    (the sentence for any other condition, so a person never sees the raw name).
+    """
+
+    _messages: dict[str, str] = {}
 
     def __init__(self, condition: str, text: str | None = None) -> None:
         super().__init__(condition + (": " + text if text else ""))
@@ -80,15 +86,20 @@ class StreamError(XmppError):
         self.text = text
 
     @property
+    def user_message(self) -> str:
+        return self._messages.get(self.condition, self._user_message)
+
+
+class StreamError(ConditionError):
+    """A stream-level error sent by the server; the stream is over."""
+
+    _messages = _STREAM_MESSAGES
+    _user_message = "The server closed the connection. Try again later."
+
+    @property
     def retryable(self) -> bool:
         """True when connecting again may help (the server's trouble, not a refusal)."""
         return self.condition in _STREAM_RETRYABLE
-
-    @property
-    def user_message(self) -> str:
-        return _STREAM_MESSAGES.get(
-            self.condition, "The server closed the connection. Try again later."
-        )
 
 
 # RFC 6120 §6.5 conditions, plus Roost's own (no-usable-mechanism,
@@ -108,17 +119,11 @@ _AUTH_MESSAGES = {
 }
 
 
-class AuthError(XmppError):
+class AuthError(ConditionError):
     """SASL authentication failed (from the server, or refused by Roost)."""
 
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(condition + (": " + text if text else ""))
-        self.condition = condition
-        self.text = text
-
-    @property
-    def user_message(self) -> str:
-        return _AUTH_MESSAGES.get(self.condition, "Signing in failed. Try again.")
+    _messages = _AUTH_MESSAGES
+    _user_message = "Signing in failed. Try again."
 
 
 # RFC 6120 §8.3.3 conditions a person might see.
@@ -136,18 +141,15 @@ _STANZA_MESSAGES = {
 }
 
 
-class StanzaError(XmppError):
+class StanzaError(ConditionError):
     """An `<error/>` returned for one of our stanzas (RFC 6120 §8.3)."""
 
-    def __init__(self, condition: str, type: str = "cancel", text: str | None = None) -> None:
-        super().__init__(condition + (": " + text if text else ""))
-        self.condition = condition
-        self.type = type
-        self.text = text
+    _messages = _STANZA_MESSAGES
+    _user_message = "The server refused this request."
 
-    @property
-    def user_message(self) -> str:
-        return _STANZA_MESSAGES.get(self.condition, "The server refused this request.")
+    def __init__(self, condition: str, type: str = "cancel", text: str | None = None) -> None:
+        super().__init__(condition, text)
+        self.type = type
 
 
 class ProtocolError(XmppError):
