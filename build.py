@@ -501,6 +501,30 @@ def _glyph_coverage(u: float, v: float) -> float:
     return 1.0 if (body or head or tail or beak or perch or legs) else 0.0
 
 
+ICON_CACHE = ROOT / ".roost-run" / "icon-cache"
+
+
+def cached_icon(size: int, maskable: bool) -> bytes:
+    """make_icon's output, kept between builds: drawing in pure Python takes ~1 s
+    per icon, and the tests, demo and bench build several times. Keyed by the
+    hash of this file, so any change to the drawing code redraws."""
+    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    path = ICON_CACHE / f"{key}-{size}{'-maskable' if maskable else ''}.png"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    data = make_icon(size, maskable)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: parallel builds never read half a file
+    except OSError:
+        pass  # a read-only checkout still builds, just slower
+    return data
+
+
 def make_icon(size: int, maskable: bool) -> bytes:
     """A rounded coloured square (full bleed when maskable) with a bird on a perch."""
     bg = _hex_rgb(THEME_COLOR)
@@ -583,6 +607,13 @@ class Build:
     def run(self) -> dict[str, object]:
         data = find_brython_data()
         if self.out.exists():
+            # Only ever wipe a previous build (or an empty directory): --out
+            # pointing at a real directory by mistake must not delete it.
+            if any(self.out.iterdir()) and not (self.out / "build-report.json").exists():
+                raise SystemExit(
+                    f"build.py: {self.out} is not empty and holds no previous build; "
+                    "refusing to replace it"
+                )
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True)
 
@@ -641,9 +672,9 @@ class Build:
         for name in ("boot.js", "render.js", "roost.css"):
             self.write_hashed(name, (STATIC / name).read_bytes())
         self.write_hashed("favicon.svg", FAVICON_SVG.encode("utf-8"))
-        self.write_hashed("icon-192.png", make_icon(192, maskable=False))
-        self.write_hashed("icon-512.png", make_icon(512, maskable=False))
-        self.write_hashed("icon-maskable-512.png", make_icon(512, maskable=True))
+        self.write_hashed("icon-192.png", cached_icon(192, maskable=False))
+        self.write_hashed("icon-512.png", cached_icon(512, maskable=False))
+        self.write_hashed("icon-maskable-512.png", cached_icon(512, maskable=True))
 
         self.write_stable("config.json", (json.dumps(self.config, indent=2) + "\n").encode())
         self.write_stable("manifest.json", self.manifest())

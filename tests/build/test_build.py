@@ -279,3 +279,16 @@ def test_precompiling_reports_syntax_errors() -> None:
         build.precompile(brython_js, {"bad": ("def f(:\n", False)})
     got = build.precompile(brython_js, {"ok": ("x = 1\n", False)})
     assert "locals_ok" in got["ok"]
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_build(tmp_path: Path) -> None:
+    target = tmp_path / "www"
+    target.mkdir()
+    (target / "precious.html").write_text("keep me")
+    with pytest.raises(SystemExit, match="not empty and holds no previous build"):
+        build.main(["--out", str(target), "--no-precompile"])
+    assert (target / "precious.html").read_text() == "keep me"
+    # A previous build is replaced as before.
+    built = tmp_path / "dist"
+    assert build.main(["--out", str(built), "--no-precompile"]) == 0
+    assert build.main(["--out", str(built), "--no-precompile"]) == 0
