@@ -56,3 +56,12 @@ def test_parse_datetime() -> None:
         "2002-09-10T23:08:25+0200",
     ):
         assert parse_datetime(bad) is None
+
+
+def test_format_datetime_round_trips() -> None:
+    from roost.xmpp.stamps import format_datetime
+
+    assert format_datetime(0) == "1970-01-01T00:00:00Z"
+    assert format_datetime(1031699305.999) == "2002-09-10T23:08:25Z"  # rounded down
+    for seconds in (0, 951782400, 1709208000, 1031699305, -86400, 4102444799, 253402300799):
+        assert parse_datetime(format_datetime(seconds)) == seconds

@@ -88,3 +88,13 @@ def test_user_message() -> None:
     assert info.value.user_message == (
         "That address doesn't look right. It should look like name@example.org."
     )
+
+
+def test_normalised() -> None:
+    from roost.xmpp.jid import JID, normalised
+
+    assert normalised("Alice@Example.ORG/Phone") == "alice@example.org/Phone"
+    assert normalised(JID.parse("bob@example.org")) == "bob@example.org"
+    assert normalised(None) is None
+    assert normalised("not a jid@") is None
+    assert normalised("a@b/") is None

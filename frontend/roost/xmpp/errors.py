@@ -7,6 +7,7 @@
         ├── AuthError            SASL failed or the server failed to prove itself
         ├── StanzaError          <error/> inside an iq/message/presence reply
         ├── ProtocolError        the peer broke the protocol (fatal)
+        │   └── ForgedStanza     a stanza claiming an origin it can't have (dropped)
         ├── XmlError             a frame that is not acceptable XML
         └── NetworkError         the connection could not be opened or was lost
             └── LoginTimeout     connected, but not signed in within the deadline
@@ -156,6 +157,21 @@ class ProtocolError(XmppError):
     """The server sent something the protocol doesn't allow; the stream is over."""
 
     _user_message = "The server sent something Roost doesn't understand. Try again later."
+
+
+class ForgedStanza(ProtocolError):
+    """A stanza that claims an origin it can't have (SECURITY.md, forged stanzas).
+
+    Not fatal: the client drops the stanza and reports `reason`. Examples: a
+    carbon not from our own bare JID, an archive result for a query we never
+    sent or from another archive (the CVE-2017-5589 family).
+    """
+
+    _user_message = "Roost ignored a message that pretended to come from somewhere else."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class XmlError(XmppError):

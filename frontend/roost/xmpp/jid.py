@@ -170,3 +170,15 @@ class JID:
 
     def __hash__(self) -> int:
         return hash(self._str)
+
+
+def normalised(value: JID | str | None) -> str | None:
+    """The normalised text of `value` (a JID or a string), or None when it is
+    None or not a valid JID. For comparing addresses read from stanzas
+    ("Alice@Example.org" is "alice@example.org") without raising."""
+    if value is None or isinstance(value, JID):
+        return None if value is None else str(value)
+    try:
+        return str(JID.parse(value))
+    except JidError:
+        return None

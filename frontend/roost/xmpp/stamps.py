@@ -1,4 +1,4 @@
-"""XEP-0082 date-times to epoch seconds, without `datetime` or `re` (Brython cost)."""
+"""XEP-0082 date-times to and from epoch seconds, without `datetime` or `re` (Brython cost)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,34 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    # The inverse of _days_from_civil (same source).
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+def format_datetime(seconds: float) -> str:
+    """Epoch seconds as `CCYY-MM-DDThh:mm:ssZ` (XEP-0082), rounded down to the second.
+
+    Rounding down keeps a "since" query (XEP-0313 `start`) from skipping the
+    message at that instant; duplicates are the deduplication's job.
+    """
+    whole = int(seconds // 1)
+    days, rest = divmod(whole, 86400)
+    year, month, day = _civil_from_days(days)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 def _number(text: str, start: int, length: int) -> int:
