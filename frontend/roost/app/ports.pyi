@@ -43,6 +43,42 @@ class Storage(Protocol):
     def destroy(self, cb: Callable[[], None] | None = None) -> None: ...
 
 
+class MessageStorage(Storage, Protocol):
+    """Storage schema v2 (platform/schema.py): what `MessageStore` uses."""
+
+    trusted: bool
+
+    def write(
+        self,
+        puts: list[tuple[str, object, object]],
+        deletes: list[tuple[str, object]],
+        cb: Callable[[], None] | None = None,
+    ) -> None: ...
+
+    def query(
+        self,
+        store: str,
+        index: str | None,
+        lower: object,
+        upper: object,
+        cb: Callable[[list[object]], None],
+        reverse: bool = False,
+        limit: int = 0,
+        lower_open: bool = False,
+        upper_open: bool = False,
+    ) -> None: ...
+
+    def latest(self, conversation: str, n: int, cb: Callable[[list[object]], None]) -> None: ...
+
+    def before(
+        self,
+        conversation: str,
+        key: tuple[float, int],
+        n: int,
+        cb: Callable[[list[object]], None],
+    ) -> None: ...
+
+
 class Platform(Protocol):
     """Everything the app may do to the outside world."""
 

@@ -7,6 +7,13 @@ Both have the same callback API (docs/architecture.md):
 Callbacks always run later (never inside the call), for both backends.
 Values are JSON-like data (see jsdata.py); a stored value is a copy.
 
+Since schema v2 (`schema.py`) both also have `write(puts, deletes, cb)` (one
+transaction), `query(store, index, lower, upper, cb, reverse, limit, ...)`
+(a key range walked with a cursor, at most `limit` values) and
+`latest(conv, n, cb)` / `before(conv, (stamp, seq), n, cb)` for message
+pages. The key/value calls keep v1's meaning: `"messages"` there is chat.py's
+conversation blobs (object store `legacy_messages`).
+
 An untrusted session never touches IndexedDB, localStorage, sessionStorage
 or the Cache API. The database is `roost-<account>`, never Brython's
 `brython-cache` (that one holds compiled code, SECURITY.md).
@@ -14,17 +21,29 @@ or the Cache API. The database is `roost-<account>`, never Brython's
 
 from __future__ import annotations
 
+import javascript  # type: ignore[import-not-found]
 from browser import window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js, to_py
+from roost.platform.schema import (
+    DB_VERSION,
+    INDEXES,
+    KEY_PATHS,
+    V1_STORES,
+    MemoryBackend,
+    Paging,
+    conversation_summaries,
+    legacy_name,
+    v1_records,
+)
 from roost.platform.timers import soon
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-STORES = ("roster", "messages", "meta")
-DB_VERSION = 1
+_NULL = javascript.NULL
+_UNDEFINED = javascript.UNDEFINED
 
 
 def database_name(account: str) -> str:
@@ -39,61 +58,58 @@ def _report(what: str, err: object) -> None:
     window.console.error("Roost storage: " + what, err)
 
 
-def _copy(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy(v) for v in value]
-    return value
-
-
-class MemoryStorage:
+class MemoryStorage(MemoryBackend):
     """Storage for an untrusted session: a dict per store, gone with the page."""
 
-    __slots__ = ("_data", "account")
-
-    trusted = False
+    __slots__ = ()
 
     def __init__(self, account: str) -> None:
-        self.account = account
-        self._data: dict[str, dict[object, object]] = {name: {} for name in STORES}
-
-    def _store(self, store: str) -> dict[object, object]:
-        if store not in self._data:
-            raise KeyError("unknown store: " + store)
-        return self._data[store]
-
-    def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
-        value = _copy(self._store(store).get(key))
-        soon(lambda: cb(value))
-
-    def put(
-        self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
-    ) -> None:
-        self._store(store)[key] = _copy(value)
-        soon(cb or _nothing)
-
-    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
-        data = self._store(store)
-        result = {k: _copy(data[k]) for k in sorted(data, key=_sort_key)}
-        soon(lambda: cb(result))
-
-    def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
-        self._store(store).pop(key, None)
-        soon(cb or _nothing)
-
-    def destroy(self, cb: Callable[[], None] | None = None) -> None:
-        for data in self._data.values():
-            data.clear()
-        soon(cb or _nothing)
+        super().__init__(account, soon)
 
 
-def _sort_key(key: object) -> tuple[int, object]:
-    # IndexedDB orders numbers before strings.
-    return (0, key) if isinstance(key, (int, float)) else (1, str(key))
+def _options(**kw: object) -> object:
+    return to_js(kw)
 
 
-class IndexedDBStorage:
+def _migrate_v1(db: object, tx: object, account: str) -> None:
+    """v1 (the first release): key/value stores roster, messages, meta."""
+    names = db.objectStoreNames  # type: ignore[attr-defined]
+    for name in V1_STORES:
+        if not names.contains(name):
+            db.createObjectStore(name)  # type: ignore[attr-defined]
+
+
+def _migrate_v2(db: object, tx: object, account: str) -> None:
+    """v2: message records with indexes; v1 blobs kept (renamed) and converted."""
+    legacy = tx.objectStore("messages")  # type: ignore[attr-defined]
+    legacy.name = "legacy_messages"
+    messages = db.createObjectStore(  # type: ignore[attr-defined]
+        "messages", _options(keyPath=KEY_PATHS["messages"])
+    )
+    for index, path in INDEXES["messages"]:
+        messages.createIndex(index, to_js(list(path)), _options(unique=False))
+    for name in ("conversations", "cursors", "outbox"):
+        db.createObjectStore(name)  # type: ignore[attr-defined]
+    meta = tx.objectStore("meta")  # type: ignore[attr-defined]
+    meta.put(to_js(account), "account")
+    blobs_req = legacy.getAll()
+
+    def convert(_ev: object) -> None:
+        records = v1_records(to_py(blobs_req.result), 1)  # type: ignore[arg-type]
+        for record in records:
+            messages.put(to_js(record))
+        conversations = tx.objectStore("conversations")  # type: ignore[attr-defined]
+        for jid, summary in conversation_summaries(records).items():
+            conversations.put(to_js(summary), jid)
+
+    blobs_req.onsuccess = convert
+
+
+# (version, step): run in order for every version above the database's.
+MIGRATIONS = ((1, _migrate_v1), (2, _migrate_v2))
+
+
+class IndexedDBStorage(Paging):
     """Storage for a trusted device: IndexedDB database `roost-<account>`.
 
     Operations issued before the database is open are queued.
@@ -119,11 +135,14 @@ class IndexedDBStorage:
             storage.persist()
 
     def _upgrade(self, ev: object) -> None:
+        """Run the migrations from the database's version (0: new) to DB_VERSION."""
         db = ev.target.result  # type: ignore[attr-defined]
-        names = db.objectStoreNames
-        for name in STORES:
-            if not names.contains(name):
-                db.createObjectStore(name)
+        tx = ev.target.transaction  # type: ignore[attr-defined]
+        old = int(ev.oldVersion or 0)  # type: ignore[attr-defined]
+        for version, step in MIGRATIONS:
+            if old < version:
+                step(db, tx, self.account)
+        tx.objectStore("meta").put(DB_VERSION, "schema")
 
     def _opened(self, ev: object) -> None:
         self._db = ev.target.result  # type: ignore[attr-defined]
@@ -149,7 +168,7 @@ class IndexedDBStorage:
 
     def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
         def op() -> None:
-            req = self._tx(store, "readonly").get(to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(legacy_name(store), "readonly").get(to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: cb(to_py(req.result))
 
             def failed(_ev: object) -> None:
@@ -164,7 +183,7 @@ class IndexedDBStorage:
         self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
     ) -> None:
         def op() -> None:
-            req = self._tx(store, "readwrite").put(to_js(value), to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(legacy_name(store), "readwrite").put(to_js(value), to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: (cb or _nothing)()
             req.onerror = lambda _ev: _report("put failed", req.error)
 
@@ -172,7 +191,7 @@ class IndexedDBStorage:
 
     def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
         def op() -> None:
-            os = self._tx(store, "readonly")
+            os = self._tx(legacy_name(store), "readonly")
             keys_req = os.getAllKeys()  # type: ignore[attr-defined]
             values_req = os.getAll()  # type: ignore[attr-defined]
 
@@ -194,9 +213,84 @@ class IndexedDBStorage:
 
     def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
         def op() -> None:
-            req = self._tx(store, "readwrite").delete(to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(legacy_name(store), "readwrite").delete(to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: (cb or _nothing)()
             req.onerror = lambda _ev: _report("delete failed", req.error)
+
+        self._run(op)
+
+    def write(
+        self,
+        puts: list[tuple[str, object, object]],
+        deletes: list[tuple[str, object]],
+        cb: Callable[[], None] | None = None,
+    ) -> None:
+        """Deletes, then puts, in one readwrite transaction; `cb()` once it commits.
+
+        `key` is ignored for stores with inline keys (`messages`).
+        """
+        if not puts and not deletes:
+            soon(cb or _nothing)
+            return
+
+        def op() -> None:
+            names = sorted({p[0] for p in puts} | {d[0] for d in deletes})
+            tx = self._db.transaction(to_js(names), "readwrite")  # type: ignore[attr-defined]
+            for store, key in deletes:
+                tx.objectStore(store).delete(to_js(key))
+            for store, key, value in puts:
+                if store in KEY_PATHS:
+                    tx.objectStore(store).put(to_js(value))
+                else:
+                    tx.objectStore(store).put(to_js(value), to_js(key))
+            tx.oncomplete = lambda _ev: (cb or _nothing)()
+            tx.onerror = lambda _ev: _report("write failed", tx.error)
+
+        self._run(op)
+
+    def query(
+        self,
+        store: str,
+        index: str | None,
+        lower: object,
+        upper: object,
+        cb: Callable[[list[object]], None],
+        reverse: bool = False,
+        limit: int = 0,
+        lower_open: bool = False,
+        upper_open: bool = False,
+    ) -> None:
+        """Values with (index) keys in [lower, upper] (None: open end), ascending.
+
+        A cursor walks the range (from the top when `reverse`) and stops after
+        `limit` values (0: all); only those are converted to Python.
+        """
+
+        def op() -> None:
+            source = self._tx(store, "readonly")
+            if index is not None:
+                source = source.index(index)  # type: ignore[attr-defined]
+            key_range = _key_range(lower, upper, lower_open, upper_open)
+            raw: list[object] = []
+            req = source.openCursor(key_range, "prev" if reverse else "next")  # type: ignore[attr-defined]
+
+            def step(_ev: object) -> None:
+                cursor = req.result
+                if cursor is not None and cursor is not _NULL and cursor is not _UNDEFINED:
+                    raw.append(cursor.value)
+                    if not limit or len(raw) < limit:
+                        getattr(cursor, "continue")()  # a Python keyword
+                        return
+                if reverse:
+                    raw.reverse()
+                cb([to_py(v) for v in raw])
+
+            def failed(_ev: object) -> None:
+                _report("query failed", req.error)
+                cb([])
+
+            req.onsuccess = step
+            req.onerror = failed
 
         self._run(op)
 
@@ -215,6 +309,17 @@ class IndexedDBStorage:
 
         req.onerror = failed
         req.onblocked = lambda _ev: window.console.warn("Roost storage: delete blocked", self.name)
+
+
+def _key_range(lower: object, upper: object, lower_open: bool, upper_open: bool) -> object:
+    kr = window.IDBKeyRange
+    if lower is None and upper is None:
+        return _NULL  # the whole store (Brython can't pass `undefined` as an argument)
+    if lower is None:
+        return kr.upperBound(to_js(upper), upper_open)
+    if upper is None:
+        return kr.lowerBound(to_js(lower), lower_open)
+    return kr.bound(to_js(lower), to_js(upper), lower_open, upper_open)
 
 
 def open_storage(account: str, trusted: bool) -> MemoryStorage | IndexedDBStorage:
