@@ -47,6 +47,10 @@ class ThreadedPeer:
             self._ready.set()
 
         def on_message(msg: Any) -> None:
+            # Offline messages stored for this account by an earlier test carry
+            # a <delay/>; tests wait only for what is sent while they run.
+            if msg.xml.find("{urn:xmpp:delay}delay") is not None:
+                return
             if msg["type"] in ("chat", "normal") and msg["body"]:
                 self.inbox.put((str(msg["from"].bare), str(msg["body"])))
 
