@@ -83,6 +83,7 @@ class ProsodyServer:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         c2s_direct_tls_port: int | None = None,
+        smacks_hibernation_time: int = 30,
     ) -> None:
         self.root = Path(root)
         self.domain = domain
@@ -100,6 +101,8 @@ class ProsodyServer:
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.c2s_direct_tls_port = c2s_direct_tls_port
+        # XEP-0198: how long (s) a session whose connection dropped can be resumed.
+        self.smacks_hibernation_time = smacks_hibernation_time
         if c2s_direct_tls_port is not None and tls_cert is None:
             raise ValueError("c2s_direct_tls_port needs tls_cert and tls_key")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -181,7 +184,7 @@ archive_expires_after = "never"
 default_archive_policy = true
 max_archive_query_results = 100
 mam_include_total = true
-smacks_hibernation_time = 30
+smacks_hibernation_time = {int(self.smacks_hibernation_time)}
 c2s_stanza_size_limit = 256 * 1024
 
 VirtualHost {d}

@@ -255,8 +255,12 @@ class ChatApp:
         generation = self._generation
         self._opened = False
         self._roster_from_server = False
+        # XEP-0198 acks without resumption: this app doesn't keep resume_state()
+        # yet, and a resumable session would linger on the server after a tab
+        # closes, holding the messages sent to it meanwhile.
         self._client = XmppClient(
-            jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes
+            jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
+            sm_resume=False,
         )
         self._set_state(CONNECTING)
         self._deadline = self.platform.call_later(

@@ -25,6 +25,7 @@ from roost.xmpp.events import (
     MessageFailed,
     Online,
     PresenceChanged,
+    Resumed,
     RosterChanged,
     RosterItem,
     RosterLoaded,
@@ -34,6 +35,7 @@ from roost.xmpp.events import (
 from roost.xmpp.jid import JID
 from roost.xmpp.stamps import parse_datetime
 from roost.xmpp.stream import CLOSED, CLOSING, READY, ClientStream, stanza_error
+from roost.xmpp.xeps.xep_0198 import ACK_EVERY
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,15 +88,54 @@ class XmppClient:
         *,
         random_bytes: Callable[[int], bytes],
         mechanisms: tuple[str, ...] | list[str] | None = None,
+        resume: dict[str, object] | None = None,
+        ack_after_confirm: bool = False,
+        ack_every: int = ACK_EVERY,
+        sm_resume: bool = True,
     ) -> None:
-        """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed."""
-        self._stream = ClientStream(_as_jid(jid), password, secure, random_bytes, mechanisms)
+        """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed.
+
+        XEP-0198 (used whenever the server offers it): `resume` is a dict from
+        an earlier client's `resume_state()`: after SASL the session is resumed
+        instead of bound (`Resumed`, or `ResumeFailed` then a fresh `Online`);
+        a malformed one raises ValueError. `ack_after_confirm`: a stanza whose
+        events need storing (`ChatReceived`) counts as handled for the server
+        only after `confirm_handled()`; by default it counts once `receive()`
+        returned. `ack_every`: ask for an ack after this many stanzas sent.
+        `sm_resume=False` enables acks without asking for resumption, for a
+        driver that doesn't keep `resume_state()`: the server then ends the
+        session when the connection drops instead of holding it for a resume.
+        """
+        self._stream = ClientStream(
+            _as_jid(jid),
+            password,
+            secure,
+            random_bytes,
+            mechanisms,
+            resume=resume,
+            ack_after_confirm=ack_after_confirm,
+            ack_every=ack_every,
+            sm_resume=sm_resume,
+        )
         self._online = False
         # id → (addressee or None for our own account, handler of the response)
         self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
         # message id → bare JID it was sent to (oldest first, MAX_SENT_IDS at most)
         self._sent: dict[str, JID] = {}
         self.roster: dict[JID, RosterItem] = {}
+        if resume is not None:
+            self._load_sent(resume.get("sent"))
+
+    def _load_sent(self, sent: object) -> None:
+        # Bounces for messages of the resumed session are still recognised.
+        if not isinstance(sent, list):
+            return
+        for entry in sent[-MAX_SENT_IDS:]:
+            try:
+                msg_id, bare = entry
+                self._sent[str(msg_id)] = JID.parse(str(bare)).bare
+            except (TypeError, ValueError, XmppError):
+                continue
 
     # -- state --------------------------------------------------------------
     @property
@@ -119,16 +160,32 @@ class XmppClient:
     def receive(self, element: Element) -> list[Record]:
         """Handle one parsed frame; return what happened. Never raises on bad input."""
         stream = self._stream
+        events: list[Record] = []
+        if stream.deferred:
+            events.extend(stream.deferred)
+            del stream.deferred[:]
         if self._online and element.ns == ns.CLIENT and stream.state in (READY, CLOSING):
             try:
-                return self._on_stanza(element)
+                handled = self._on_stanza(element)
             except XmppError as exc:
                 # A malformed stanza is the sender's problem, not the stream's.
-                return [Dropped(f"malformed <{element.name}/>: {exc}")]
+                handled = [Dropped(f"malformed <{element.name}/>: {exc}")]
+            waiting = False
+            for event in handled:
+                waiting = waiting or event.needs_confirm
+            stream.sm.received(waiting)
+            events.extend(handled)
+            return events
         was_ready = stream.state == READY
-        events = stream.receive(element)
+        events.extend(stream.receive(element))
         if not was_ready and stream.state == READY:
-            events.extend(self._go_online())
+            resumed = False
+            for event in events:
+                resumed = resumed or isinstance(event, Resumed)
+            if resumed:
+                self._online = True  # the session goes on: no roster, no presence
+            else:
+                events.extend(self._go_online())
         if stream.state == CLOSED:
             self._online = False
             self._pending.clear()
@@ -141,9 +198,37 @@ class XmppClient:
     def take_output(self) -> list[str]:
         """Serialised frames to send, oldest first; drains the queue."""
         output = self._stream.output
-        frames = [element.to_xml() for element in output]
+        frames = [f if isinstance(f, str) else f.to_xml() for f in output]
         del output[:]
         return frames
+
+    # -- XEP-0198 stream management -------------------------------------------------
+    def request_ack(self) -> bool:
+        """Ask the server to acknowledge what we sent (call it on a timer; it is
+        also sent after every `ack_every` stanzas). Queues `<r/>` only when SM is
+        enabled and something is unacknowledged; returns True when it did.
+        `Acked(ids)` reports the answer."""
+        return self._stream.request_ack()
+
+    def confirm_handled(self, n: int = 1) -> None:
+        """With `ack_after_confirm=True`: the `n` oldest events that need it
+        (`ChatReceived`, in the order received) are stored; the server may now
+        drop them. Raises ValueError when fewer are waiting."""
+        self._stream.confirm_handled(n)
+
+    def resume_state(self) -> dict[str, object] | None:
+        """Plain JSON-able data for `XmppClient(..., resume=...)`, or None when
+        this session can't be resumed (no resumable SM, or closed orderly).
+
+        Keys: "id" (SM id), "h_in", "out", "unacked" ([[stanza xml, message id
+        or ""], ...]), "jid" (bound full JID), "max", "location", "sent"
+        ([[message id, bare JID], ...]). Save it after sending and after acks;
+        the copy taken after the connection died is the one to use.
+        """
+        state = self._stream.resume_state()
+        if state is not None:
+            state["sent"] = [[msg_id, str(bare)] for msg_id, bare in self._sent.items()]
+        return state
 
     def close(self) -> None:
         """Queue `<close/>`. `Closed(None)` follows when the server answers."""
@@ -167,9 +252,13 @@ class XmppClient:
         self._pending[iq_id] = (to, handler)
         return iq_id
 
-    def send_chat(self, to: JID | str, body: str) -> str:
-        """Send a chat message; returns its id (also sent as XEP-0359 origin-id)."""
-        msg_id = self._stream.new_id()
+    def send_chat(self, to: JID | str, body: str, *, id: str | None = None) -> str:
+        """Send a chat message; returns its id (also sent as XEP-0359 origin-id).
+
+        `id`: re-send a message under the id it had (after `ResumeFailed`), so
+        the receiver can tell it is the same message; a new id by default.
+        """
+        msg_id = id or self._stream.new_id()
         message = Element(
             "message", ns.CLIENT, {"type": "chat", "to": str(_as_jid(to)), "id": msg_id}
         )

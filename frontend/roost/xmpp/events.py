@@ -13,9 +13,16 @@ if TYPE_CHECKING:
 
 
 class Record:
-    """Value equality and repr over `__slots__`."""
+    """Value equality and repr over `__slots__`.
+
+    `needs_confirm` (a class attribute, not a field): true for events whose
+    content the app stores. With `XmppClient(..., ack_after_confirm=True)` the
+    stanza behind such an event is acknowledged to the server (XEP-0198) only
+    after `XmppClient.confirm_handled()`.
+    """
 
     __slots__: tuple[str, ...] = ()
+    needs_confirm = False
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -163,7 +170,11 @@ class SubscriptionChanged(Record):
 
 
 class ChatReceived(Record):
+    """A chat/normal message with a body. Store it, then `confirm_handled()`
+    when the client was made with `ack_after_confirm=True`."""
+
     __slots__ = ("message",)
+    needs_confirm = True
 
     def __init__(self, message: ChatMessage) -> None:
         self.message = message
@@ -195,3 +206,67 @@ class Closed(Record):
 
     def __init__(self, error: XmppError | None = None) -> None:
         self.error = error
+
+
+# -- XEP-0198 stream management ------------------------------------------------
+
+
+class SmEnabled(Record):
+    """The server enabled stream management. `id` is the resumption id (None
+    when not `resumable`); `max` the server's resumption window in seconds or
+    None; `location` where it prefers resumption (rarely usable over WebSocket)."""
+
+    __slots__ = ("id", "location", "max", "resumable")
+
+    def __init__(
+        self,
+        id: str | None,
+        resumable: bool,
+        max: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        self.id = id
+        self.resumable = resumable
+        self.max = max
+        self.location = location
+
+
+class SmFailed(Record):
+    """The server refused `<enable/>`; acks and resumption are off for this stream."""
+
+    __slots__ = ("condition",)
+
+    def __init__(self, condition: str) -> None:
+        self.condition = condition
+
+
+class Acked(Record):
+    """The server acknowledged these messages (ids as returned by `send_chat`,
+    oldest first): they reached the server."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+
+class Resumed(Record):
+    """The previous session (from `resume=`) continues as `jid`: no roster or
+    presence was sent, nothing was missed; unacknowledged stanzas were re-sent."""
+
+    __slots__ = ("jid",)
+
+    def __init__(self, jid: JID) -> None:
+        self.jid = jid
+
+
+class ResumeFailed(Record):
+    """Resumption was refused (`condition`); a fresh session is being bound
+    (`Online` follows). `ids`: messages of the old session the server may not
+    have received, oldest first; re-send them with the same ids if wanted."""
+
+    __slots__ = ("condition", "ids")
+
+    def __init__(self, ids: list[str], condition: str = "item-not-found") -> None:
+        self.ids = ids
+        self.condition = condition

@@ -4,10 +4,13 @@ Sans-I/O: `receive(element)` takes one parsed frame and returns events;
 frames to send are queued in `output`. It covers opening and closing,
 stream errors, SASL (RFC 6120 §6), resource binding (§7) and the obsolete
 RFC 3921 session, then reports `online`. Stanzas after that are the
-`XmppClient`'s business.
+`XmppClient`'s business; XEP-0198 stream management (enable, `<r/>`/`<a/>`,
+resumption instead of binding) is the stream's, with its counters and queue
+in `xeps.xep_0198.StreamManagement`.
 
 States, in order: idle → opening → features → auth (→ derive → auth) →
-opening → features → binding (→ session) → ready; `closing` after we sent
+opening → features → binding (→ session) → ready, or, with saved resumption
+state, features → resuming → ready (→ binding … when resumption fails); `closing` after we sent
 `<close/>`, `closed` at the end. A violation never raises out of `receive`;
 it ends the stream with `Closed(error)`.
 """
@@ -19,9 +22,32 @@ import base64
 from roost.xmpp import ns
 from roost.xmpp.element import Element
 from roost.xmpp.errors import AuthError, ProtocolError, StanzaError, StreamError, XmppError
-from roost.xmpp.events import Closed, NeedSaltedPassword
+from roost.xmpp.events import (
+    Acked,
+    Closed,
+    NeedSaltedPassword,
+    Resumed,
+    ResumeFailed,
+    SmEnabled,
+    SmFailed,
+)
 from roost.xmpp.jid import JID
 from roost.xmpp.sasl import PLAIN, SCRAM_SHA_1, SCRAM_SHA_256, Plain, Scram, scram_hash_name
+from roost.xmpp.xeps import xep_0198  # not lazy: every current server offers it
+from roost.xmpp.xeps.xep_0198 import (
+    ACK_EVERY,
+    CountTooHigh,
+    StreamManagement,
+    answer_element,
+    count_too_high_error,
+    enable_element,
+    is_stanza,
+    parse_enabled,
+    parse_failed,
+    parse_h,
+    request_element,
+    resume_element,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +61,7 @@ FEATURES = "features"
 AUTH = "auth"
 DERIVE = "derive"
 BINDING = "binding"
+RESUMING = "resuming"
 SESSION = "session"
 READY = "ready"
 CLOSING = "closing"
@@ -70,13 +97,18 @@ class ClientStream:
         "_bind_id",
         "_mechanism",
         "_password",
+        "_resume_jid",
         "_session_id",
+        "_sm_offered",
         "authenticated",
+        "deferred",
         "jid",
         "mechanisms",
         "output",
         "random_bytes",
         "secure",
+        "sm",
+        "sm_resume",
         "state",
     )
 
@@ -87,18 +119,41 @@ class ClientStream:
         secure: bool,
         random_bytes: Callable[[int], bytes],
         mechanisms: tuple[str, ...] | list[str] | None = None,
+        *,
+        resume: dict[str, object] | None = None,
+        ack_after_confirm: bool = False,
+        ack_every: int = ACK_EVERY,
+        sm_resume: bool = True,
     ) -> None:
         self.jid = jid
+        self.sm_resume = sm_resume
         self._password = password
         self.secure = secure
         self.random_bytes = random_bytes
         self.mechanisms = tuple(mechanisms) if mechanisms else DEFAULT_MECHANISMS
         self.state = IDLE
         self.authenticated = False
-        self.output: list[Element] = []
+        # Elements, or already serialised stanzas (counted or re-sent by SM).
+        self.output: list[Element | str] = []
+        # Events that arose outside `receive` (a broken SM session while
+        # sending); `XmppClient.receive` reports them first.
+        self.deferred: list[Record] = []
         self._mechanism: Scram | Plain | None = None
         self._bind_id = ""
         self._session_id = ""
+        self._sm_offered = False
+        self.sm = StreamManagement(ack_after_confirm, ack_every)
+        # The bound full JID of the session to resume (None: bind a new one).
+        self._resume_jid: JID | None = None
+        if resume is not None:
+            self.sm.load_state(resume)
+            try:
+                saved = JID.parse(str(resume.get("jid")))
+            except XmppError:
+                raise ValueError("bad resume state: jid") from None
+            if saved.resource is None or saved.bare != jid.bare:
+                raise ValueError("resume state is for another account or has no resource")
+            self._resume_jid = saved
 
     # -- helpers ------------------------------------------------------------
     def new_id(self) -> str:
@@ -106,19 +161,61 @@ class ClientStream:
         return self.random_bytes(8).hex()
 
     def send(self, element: Element) -> None:
-        self.output.append(element)
+        """Queue `element`; once SM is on, a stanza is also kept until acknowledged."""
+        sm = self.sm
+        if not sm.active or not is_stanza(element):
+            self.output.append(element)
+            return
+        xml = element.to_xml()
+        try:
+            due = sm.sent(xml, element.get("id") or "" if element.name == "message" else "")
+        except OverflowError as exc:
+            # The server acknowledges nothing: this session can't be trusted.
+            self.deferred.extend(self.fail(ProtocolError("stream management: " + str(exc))))
+            return
+        self.output.append(xml)
+        if due:
+            self._request_ack()
+
+    def _request_ack(self) -> None:
+        self.output.append(request_element())
+        self.sm.requested()
+
+    def request_ack(self) -> bool:
+        """Queue `<r/>` when SM is on and stanzas await an ack; True if queued."""
+        if self.state != READY or not self.sm.enabled or not self.sm.unacked:
+            return False
+        self._request_ack()
+        return True
+
+    def confirm_handled(self, n: int = 1) -> None:
+        """The app stored the events of the `n` oldest stanzas waiting for it."""
+        if self.sm.confirm(n) and self.state == READY:
+            self.output.append(answer_element(self.sm.h_in))
+
+    def resume_state(self) -> dict[str, object] | None:
+        """What a new stream needs to resume this SM session, or None."""
+        sm = self.sm
+        if not sm.resumable or not sm.id or self.state in (CLOSING, CLOSED):
+            return None
+        state = sm.to_state()
+        state["jid"] = str(self._resume_jid or self.jid)
+        return state
 
     def _open(self) -> None:
         self.state = OPENING
         self.send(Element("open", ns.FRAMING, {"to": self.jid.domain, "version": "1.0"}))
 
-    def fail(self, error: XmppError) -> list[Record]:
-        """End the stream because of `error`: send `<close/>`, report `Closed(error)`."""
+    def fail(self, error: XmppError, stream_error: Element | None = None) -> list[Record]:
+        """End the stream because of `error`: send `<close/>` (after
+        `stream_error`, if given), report `Closed(error)`."""
         if self.state == CLOSED:
             return []
         self.state = CLOSED
         self._forget_secrets()
-        self.send(Element("close", ns.FRAMING))
+        if stream_error is not None:
+            self.output.append(stream_error)
+        self.output.append(Element("close", ns.FRAMING))
         return [Closed(error)]
 
     def _forget_secrets(self) -> None:
@@ -203,6 +300,11 @@ class ClientStream:
             return self._on_sasl(element)
         if state in (BINDING, SESSION) and element.ns == ns.CLIENT and element.name == "iq":
             return self._on_negotiation_iq(element)
+        if element.ns == xep_0198.NS:
+            if state == READY:
+                return self._on_sm(element)
+            if state == RESUMING:
+                return self._on_resume_answer(element)
         if state in (READY, CLOSING):
             return []  # nonzas the core doesn't know (yet); stanzas go to the client
         raise ProtocolError(f"unexpected <{element.name}/> in state {state}")
@@ -217,6 +319,17 @@ class ClientStream:
         # (RFC 6121 dropped it; modern servers advertise <optional/>).
         optional = session is None or session.find("optional") is not None
         self._session_id = "" if optional else "pending"
+        self._sm_offered = features.find("sm", xep_0198.NS) is not None
+        if self._resume_jid is not None:
+            if not self._sm_offered:
+                return self._resume_failed("feature-not-implemented", None)
+            self.state = RESUMING
+            self.send(resume_element(self.sm.id or "", self.sm.h_in))
+            return []
+        self._bind()
+        return []
+
+    def _bind(self) -> None:
         self._bind_id = self.new_id()
         iq = Element("iq", ns.CLIENT, {"type": "set", "id": self._bind_id})
         bind = iq.add("bind", ns.BIND)
@@ -224,7 +337,6 @@ class ClientStream:
         bind.add("resource", text=resource)
         self.state = BINDING
         self.send(iq)
-        return []
 
     def _start_auth(self, features: Element) -> list[Record]:
         mechanisms = features.find("mechanisms", ns.SASL)
@@ -309,7 +421,87 @@ class ClientStream:
                 self.send(session)
                 return []
         self.state = READY
+        if self._sm_offered:
+            # XEP-0198 §3: after binding. Our count starts now, theirs at <enabled/>.
+            self.sm.active = True
+            self.send(enable_element(resume=self.sm_resume))
         return []
+
+    # -- XEP-0198 ---------------------------------------------------------------
+    def _on_sm(self, element: Element) -> list[Record]:
+        sm = self.sm
+        name = element.name
+        if name == "r":
+            if sm.enabled:
+                self.send(sm.answer())
+            return []
+        if name == "a":
+            if not sm.enabled:
+                return []
+            h = parse_h(element)
+            try:
+                ids = sm.acknowledge(h or 0)
+            except CountTooHigh as exc:
+                return self.fail(exc, count_too_high_error(exc.h, exc.sent))
+            return [Acked(ids)] if ids else []
+        if name == "enabled":
+            if not sm.active or sm.enabled:
+                raise ProtocolError("unexpected <enabled/>")
+            sm_id, resumable, max_seconds, location = parse_enabled(element)
+            sm.enabled = True
+            sm.id = sm_id
+            sm.resumable = resumable
+            sm.max = max_seconds
+            sm.location = location
+            return [SmEnabled(sm_id, resumable, max_seconds, location)]
+        if name == "failed" and sm.active and not sm.enabled:
+            condition, _ = parse_failed(element)
+            sm.reset()
+            return [SmFailed(condition)]
+        return []  # nothing else is meant for a client
+
+    def _on_resume_answer(self, element: Element) -> list[Record]:
+        sm = self.sm
+        if element.name == "failed":
+            condition, h = parse_failed(element)
+            return self._resume_failed(condition, h)
+        if element.name != "resumed":
+            raise ProtocolError(f"expected <resumed/> or <failed/>, got <{element.name}/>")
+        if element.get("previd") != sm.id:
+            raise ProtocolError("the server resumed another session")
+        try:
+            ids = sm.acknowledge(parse_h(element) or 0)
+        except CountTooHigh as exc:
+            return self.fail(exc, count_too_high_error(exc.h, exc.sent))
+        self.jid = self._resume_jid or self.jid
+        self._resume_jid = None
+        sm.active = sm.enabled = True
+        self.state = READY
+        # Each unacknowledged stanza once, as it was; they keep their numbers.
+        for xml, _ in sm.unacked:
+            self.output.append(xml)
+        if sm.unacked:
+            self._request_ack()
+        events: list[Record] = [Resumed(self.jid)]
+        if ids:
+            events.append(Acked(ids))
+        return events
+
+    def _resume_failed(self, condition: str, h: int | None) -> list[Record]:
+        sm = self.sm
+        events: list[Record] = []
+        if h is not None:
+            try:
+                acked = sm.acknowledge(h)
+            except CountTooHigh:
+                acked = []  # nothing to trust: report everything as unacknowledged
+            if acked:
+                events.append(Acked(acked))
+        events.append(ResumeFailed(sm.unacked_ids(), condition))
+        sm.reset()
+        self._resume_jid = None
+        self._bind()
+        return events
 
 
 def _sasl(name: str, data: bytes, attrs: dict[str, str] | None = None) -> Element:
