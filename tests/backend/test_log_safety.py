@@ -24,6 +24,7 @@ from backend.devserver.prosody import ProsodyServer, free_port
 from backend.settings import build_settings
 from tests.backend.conftest import CLIENT, FRAMING, RunningProxy, XmppWs, tag, ws_connect
 from tests.conftest import ROOT
+from tests.support.aio import run as run_coro
 
 MARKER = "body-marker-7f3a9c"
 
@@ -78,7 +79,7 @@ def test_debug_logs_hold_no_credentials_or_bodies(
                 await client.send(f'<close xmlns="{FRAMING}"/>')
                 await client.recv_until(tag(FRAMING, "close"))
 
-        asyncio.run(asyncio.wait_for(scenario(), 30))
+        run_coro(asyncio.wait_for(scenario(), 30))
     finally:
         proc.terminate()
         proc.wait(15)

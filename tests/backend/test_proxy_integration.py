@@ -21,6 +21,7 @@ from tests.backend.conftest import (
     ws_connect,
 )
 from tests.conftest import make_prosody
+from tests.support.aio import run as run_coro
 from tests.support.threaded_peer import ThreadedPeer
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def proxy(prosody: ProsodyServer, make_proxy: Any) -> RunningProxy:
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
+    return run_coro(asyncio.wait_for(coro, 30))
 
 
 def test_login_and_chat_through_the_proxy(prosody: ProsodyServer, proxy: RunningProxy) -> None:

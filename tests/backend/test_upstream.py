@@ -20,6 +20,7 @@ from backend.proxy.upstream import (
     tls_context,
 )
 from backend.settings import XmppServer
+from tests.support.aio import run as run_coro
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -65,11 +66,11 @@ def test_resolve_refuses_names_pointing_inside() -> None:
     # configured name resolving to loopback is refused (DNS rebinding).
     server = xs(host="127.0.0.1.nip.invalid")
     with pytest.raises(UpstreamError):
-        asyncio.run(resolve(server))
+        run_coro(resolve(server))
 
 
 def test_resolve_localhost() -> None:
-    addresses = asyncio.run(resolve(xs(host="localhost", tls="none")))
+    addresses = run_coro(resolve(xs(host="localhost", tls="none")))
     assert addresses and all(a in ("127.0.0.1", "::1") for a in addresses)
 
 
@@ -96,7 +97,7 @@ def serve_and_open(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter
         finally:
             server.close()
 
-    return asyncio.run(main())
+    return run_coro(main())
 
 
 def answering(answer: bytes) -> Any:
@@ -151,5 +152,5 @@ def test_silent_server_times_out() -> None:
 def test_connection_refused() -> None:
     server = xs(host="127.0.0.1", port=free_port(), tls="none")
     with pytest.raises(UpstreamError) as info:
-        asyncio.run(open_upstream(server, timeout=2, limits=Limits()))
+        run_coro(open_upstream(server, timeout=2, limits=Limits()))
     assert "cannot connect" in info.value.text

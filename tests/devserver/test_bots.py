@@ -8,7 +8,7 @@ import pytest
 
 from backend.devserver.bots import BotError, EchoBot, Peer
 from backend.devserver.prosody import ProsodyServer
-from tests.devserver.aio import run
+from tests.support.aio import run
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from backend.devserver.demo import dist_is_fresh
 from backend.devserver.prosody import free_port
 from backend.settings import build_settings
 from tests.conftest import ROOT, require
-from tests.devserver.aio import run
+from tests.support.aio import run
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 
