@@ -85,8 +85,12 @@ class Connection:
         return "" if self._ws is None else str(self._ws.protocol)
 
     def send(self, text: str) -> None:
-        if self._ws is not None and self._opened and not self._closed:
-            self._ws.send(text)
+        # readyState 1 = OPEN: once the peer started closing (frames before the
+        # close are still being handled), a reply can't go out; sending would
+        # only log "WebSocket is already in CLOSING or CLOSED state".
+        ws = self._ws
+        if ws is not None and self._opened and not self._closed and ws.readyState == 1:
+            ws.send(text)
 
     def close(self) -> None:
         """Close the socket; `on_close(None)` follows."""
