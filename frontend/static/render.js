@@ -86,14 +86,37 @@
     meta.dateTime = when.toISOString();
     if (it.failed) { meta.textContent += " · " + str(it.failed); }
     row.appendChild(meta);
+    if (it.state) {
+      /* Where an own message is, in words: "Sent" / "On server". */
+      var state = el("span", "state", null);
+      state.dataset.state = str(it.state_key);
+      state.appendChild(el("span", "visually-hidden", "Status: "));
+      state.appendChild(document.createTextNode(str(it.state)));
+      row.appendChild(state);
+    }
     return row;
+  }
+
+  /* Replace the row of message `it.id`; false when no such row is drawn. */
+  function updateMessage(log, it) {
+    var id = str(it.id);
+    if (!id) { return false; }
+    var rows = log.children;
+    for (var i = rows.length - 1; i >= 0; i--) {
+      if (rows[i].dataset.id === id) {
+        rows[i].replaceWith(messageNode(it));
+        return true;
+      }
+    }
+    return false;
   }
 
   function nearBottom(log) {
     return log.scrollHeight - log.scrollTop - log.clientHeight < 48;
   }
 
-  /* items: [{id, body, outgoing, sender, stamp (ms since epoch), failed}] */
+  /* items: [{id, body, outgoing, sender, stamp (ms since epoch), failed,
+   *          state (own messages: text of their state), state_key}] */
   function appendMessages(log, items) {
     var stick = nearBottom(log);
     var frag = document.createDocumentFragment();
@@ -194,6 +217,7 @@
     renderContacts: renderContacts,
     appendMessages: appendMessages,
     renderMessages: renderMessages,
+    updateMessage: updateMessage,
     renderRequests: renderRequests,
     parseXml: parseXml
   };

@@ -22,6 +22,9 @@ from tests.xmpp.support import ScramServer, b64, features, mechanisms
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+SM = "urn:xmpp:sm:3"
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+CARBONS = "urn:xmpp:carbons:2"
 DOMAIN = "example.org"
 
 
@@ -109,11 +112,24 @@ class FakeConnection:
 
 
 class FakeServer:
-    """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence, messages."""
+    """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence, messages,
+    disco#info of the domain (with carbons), carbons enable, and XEP-0198 acks
+    when made with `sm=True` (`<r/>` is answered with the count of stanzas
+    received since `<enable/>`)."""
 
-    def __init__(self, users: dict[str, str], rosters: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str],
+        rosters: dict[str, list[str]] | None = None,
+        sm: bool = False,
+        features: tuple[str, ...] = (CARBONS,),
+    ) -> None:
         self.users = users
         self.rosters = rosters or {}
+        self.sm = sm
+        self.features = features
+        self.sm_count: int | None = None  # stanzas handled since <enable/>
+        self.carbons = False
         # Frames the server sends right after the client's initial presence.
         self.presences: list[str] = []
         self.received: list[Element] = []  # every stanza from the client
@@ -130,6 +146,8 @@ class FakeServer:
         self.connections += 1
         self._authed = False
         self._scram = None
+        self.sm_count = None
+        self.carbons = False
 
     def send(self, frame: str) -> None:
         assert self.connection is not None
@@ -141,7 +159,10 @@ class FakeServer:
                 assert element.get("to") == DOMAIN
                 self.send(f'<open xmlns="{FRAMING}" from="{DOMAIN}" id="x" version="1.0"/>')
                 if self._authed:
-                    self.send(features('<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>'))
+                    offered = ['<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>']
+                    if self.sm:
+                        offered.append(f'<sm xmlns="{SM}"/>')
+                    self.send(features(*offered))
                 else:
                     self.send(features(mechanisms("SCRAM-SHA-1", "SCRAM-SHA-256")))
             elif element.name == "close":
@@ -150,6 +171,15 @@ class FakeServer:
         if element.ns == SASL:
             self._sasl(element)
             return
+        if element.ns == SM:
+            if element.name == "enable":
+                self.sm_count = 0
+                self.send(f'<enabled xmlns="{SM}"/>')
+            elif element.name == "r" and self.sm_count is not None:
+                self.send(f'<a xmlns="{SM}" h="{self.sm_count}"/>')
+            return
+        if self.sm_count is not None:
+            self.sm_count += 1
         self.received.append(element)
         if element.name == "iq":
             self._iq(element)
@@ -184,6 +214,18 @@ class FakeServer:
                 f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
                 f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{self.full}</jid></bind></iq>'
             )
+            return
+        disco = iq.find("query", DISCO_INFO)
+        if disco is not None and iq.get("to") == DOMAIN:
+            found = "".join(f'<feature var="{var}"/>' for var in self.features)
+            self.send(
+                f'<iq xmlns="jabber:client" type="result" id="{iq_id}" from="{DOMAIN}" '
+                f'to="{self.full}"><query xmlns="{DISCO_INFO}">{found}</query></iq>'
+            )
+            return
+        if iq.find("enable", CARBONS) is not None:
+            self.carbons = True
+            self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}"/>')
             return
         query = iq.find("query", "jabber:iq:roster")
         if query is not None and iq.get("type") == "get":

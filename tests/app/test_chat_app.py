@@ -67,9 +67,14 @@ def test_login_success() -> None:
     assert app.contacts["bob@example.org"].display_name == "Bob"
     assert app.contacts["carol@example.org"].display_name == "carol@example.org"
     assert ("roster",) in rec.events
-    # Initial presence went out after the roster request.
+    # Initial presence went out after the roster request; then the server's
+    # features were asked (disco#info) and carbons enabled (XEP-0280).
     names = [(e.name, e.get("type")) for e in server.received]
-    assert names == [("iq", "set"), ("iq", "get"), ("presence", None)]
+    assert names == [
+        ("iq", "set"), ("iq", "get"), ("presence", None), ("iq", "get"), ("iq", "set")
+    ]
+    assert server.received[3].get("to") == "example.org"
+    assert server.carbons
     assert not app.trusted
 
 
@@ -627,3 +632,92 @@ def test_withdrawn_subscription_request_disappears() -> None:
     platform.run()
     assert app.requests == {"frank@example.org": None}
     assert rec.named("request")[-2:] == [("dave@example.org",), ("eve@example.org",)]
+
+
+CARBON_INNER = (
+    '<message xmlns="jabber:client" type="chat" id="{id}" from="{frm}" to="{to}">'
+    "<body>{body}</body></message>"
+)
+
+
+def carbon(direction: str, inner: str, sender: str = "alice@example.org") -> str:
+    return (
+        f'<message xmlns="jabber:client" type="chat" from="{sender}">'
+        f'<{direction} xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">'
+        f"{inner}</forwarded></{direction}></message>"
+    )
+
+
+def test_carbons_show_messages_from_and_to_other_clients() -> None:
+    server, platform, app, rec = logged_in()
+    assert server.carbons  # enabled after disco#info listed them
+    app.open_chat("bob@example.org")
+    sent = CARBON_INNER.format(
+        id="p1", frm="alice@example.org/phone", to="bob@example.org", body="from my phone"
+    )
+    received = CARBON_INNER.format(
+        id="b1", frm="bob@example.org/x", to="alice@example.org/phone", body="reply"
+    )
+    server.send(carbon("sent", sent))
+    server.send(carbon("received", received))
+    platform.run()
+    conversation = app.conversations["bob@example.org"]
+    mine, theirs = conversation.messages
+    assert (mine.id, mine.sender, mine.body, mine.outgoing, mine.state) == (
+        "p1", "alice@example.org", "from my phone", True, "sent"
+    )
+    assert (theirs.id, theirs.sender, theirs.body, theirs.outgoing) == (
+        "b1", "bob@example.org", "reply", False
+    )
+    assert rec.named("messages") == [
+        ("bob@example.org", [mine]),
+        ("bob@example.org", [theirs]),
+    ]
+    # The same sent carbon again (e.g. re-delivered) isn't shown twice.
+    server.send(carbon("sent", sent))
+    platform.run()
+    assert len(conversation.messages) == 2
+
+
+def test_forged_carbon_is_never_shown() -> None:
+    server, platform, app, rec = logged_in()
+    inner = CARBON_INNER.format(
+        id="f1", frm="bob@example.org/x", to="alice@example.org", body="FORGED"
+    )
+    for direction in ("received", "sent"):
+        server.send(carbon(direction, inner, sender="carol@example.org/bot"))
+    platform.run()
+    assert rec.named("messages") == []
+    assert all(not c.messages for c in app.conversations.values())
+    assert app.state == "online"
+
+
+def test_server_ack_marks_messages_on_server() -> None:
+    server = FakeServer({"alice": "s3cret"}, ROSTER, sm=True)
+    platform = FakePlatform(server)
+    app = ChatApp(platform)
+    rec = Recorder(app)
+    app.login("alice", "s3cret")
+    platform.run()
+    assert app.state == "online" and server.sm_count is not None
+    message = app.send_message("bob@example.org", "ack me")
+    assert message is not None and message.state == "sent"
+    platform.run()
+    # One message is below ack_every: the app asked for the ack right away.
+    assert message.state == "server"
+    assert rec.named("message") == [("bob@example.org", message)]
+    # A bounce afterwards still wins; an ack never undoes "failed".
+    failed = app.send_message("nobody@example.org", "hello?")
+    assert failed is not None
+    failed.state = "failed"
+    platform.run()
+    assert failed.state == "failed"
+    assert rec.named("message") == [("bob@example.org", message)]
+
+
+def test_no_ack_without_stream_management() -> None:
+    _server, platform, app, rec = logged_in()  # the fake server offers no SM
+    message = app.send_message("bob@example.org", "no acks here")
+    platform.run()
+    assert message is not None and message.state == "sent"
+    assert rec.named("message") == []

@@ -274,3 +274,51 @@ def test_connection_drop_in_chat_then_retry_keeps_the_conversation(
             peer.stop()
         roost.stop()
         server.stop()
+
+
+def test_carbons_show_messages_of_my_other_client(
+    roost: RoostServer, new_page: Any, peer_factory: Any
+) -> None:
+    """XEP-0280: what alice sends from her phone shows as hers; replies to the
+    phone show too; a forged carbon from someone else never shows."""
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    bob = peer_factory("bob", "carbons")
+    phone = peer_factory("alice", "phone")
+    page.wait_for_timeout(300)  # disco#info + <enable/> round trips after login
+    phone.send("bob@localhost", "from my phone")
+    assert bob.wait_message() == ("alice@localhost", "from my phone")
+    mine = log(page).locator(".msg.out", has_text="from my phone")
+    expect(mine).to_have_count(1, timeout=TIMEOUT)
+    bob.send("alice@localhost/phone", "reply to your phone")  # a "received" carbon here
+    theirs = log(page).locator(".msg.in", has_text="reply to your phone")
+    expect(theirs).to_have_count(1, timeout=TIMEOUT)
+
+    carol = peer_factory("carol", "forger")
+    forged = (
+        '<message xmlns="jabber:client" to="alice@localhost" type="chat">'
+        '<received xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">'
+        '<message xmlns="jabber:client" from="bob@localhost/x" to="alice@localhost" '
+        'type="chat"><body>FORGED</body></message></forwarded></received></message>'
+    )
+    carol._call(lambda: carol._client.send_raw(forged))
+    carol.send("alice@localhost", "after the forgery")  # same route, so it comes after
+    expect(contact(page, "Carol")).to_contain_text("after the forgery", timeout=TIMEOUT)
+    assert "FORGED" not in page.locator("body").inner_text()
+    open_chat(page, "Carol")
+    expect(log(page)).to_contain_text("after the forgery")
+    assert "FORGED" not in log(page).inner_text()
+    assert page.errors.errors == []
+
+
+def test_own_message_shows_it_reached_the_server(roost: RoostServer, new_page: Any) -> None:
+    """XEP-0198: the server's ack turns "Sent" into "On server", in words."""
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    send(page, "did the server get this?")
+    row = log(page).locator(".msg.out", has_text="did the server get this?")
+    expect(row).to_have_count(1, timeout=TIMEOUT)
+    expect(row.locator(".state")).to_have_text("Status: On server", timeout=5_000)
+    assert page.errors.errors == []

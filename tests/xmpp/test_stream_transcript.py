@@ -11,6 +11,7 @@ from roost.xmpp.errors import AuthError, ProtocolError, StreamError
 from roost.xmpp.events import (
     ChatMessage,
     ChatReceived,
+    ChatSent,
     Closed,
     Dropped,
     MessageFailed,
@@ -673,3 +674,184 @@ def test_sending_before_online_is_a_programming_error() -> None:
     client = new_client()
     with pytest.raises(RuntimeError):
         client.send_chat("bob@example.org", "too early")
+
+
+# -- XEP-0280 carbons ---------------------------------------------------------------
+
+DISCO_ID = "05" * 8
+CARBONS_ID = "06" * 8
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+CARBONS = "urn:xmpp:carbons:2"
+FORWARD = "urn:xmpp:forward:0"
+
+
+def carbons_login(features_: tuple[str, ...] = (CARBONS,)) -> XmppClient:
+    """Login with `carbons=True`: disco#info to the domain after Online, then
+    `<enable/>` when the server lists carbons."""
+    client = XmppClient(
+        "alice@example.org", "s3cret", random_bytes=CountingRandom(), carbons=True
+    )
+    authenticate(client, ScramServer("alice", "s3cret"))
+    feed(client, BIND_FEATURES)
+    client.take_output()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{BIND_ID}">'
+        f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{FULL}</jid></bind></iq>',
+    )
+    assert events == [Online(JID.parse(FULL))]
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="get" id="{ROSTER_ID}">'
+        '<query xmlns="jabber:iq:roster"/></iq>',
+        '<presence xmlns="jabber:client"/>',
+        f'<iq xmlns="jabber:client" type="get" id="{DISCO_ID}" to="example.org">'
+        f'<query xmlns="{DISCO_INFO}"/></iq>',
+    ]
+    found = "".join(f'<feature var="{var}"/>' for var in features_)
+    assert feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{DISCO_ID}" from="example.org" '
+        f'to="{FULL}"><query xmlns="{DISCO_INFO}"><identity category="server" type="im"/>'
+        f"{found}</query></iq>",
+    ) == []
+    return client
+
+
+def test_carbons_enabled_after_online_when_the_server_has_them() -> None:
+    client = carbons_login()
+    assert client.take_output() == [
+        f'<iq xmlns="jabber:client" type="set" id="{CARBONS_ID}"><enable xmlns="{CARBONS}"/></iq>'
+    ]
+    assert not client.carbons_enabled
+    assert feed(client, f'<iq xmlns="jabber:client" type="result" id="{CARBONS_ID}"/>') == []
+    assert client.carbons_enabled
+
+
+def test_carbons_not_enabled_without_the_feature() -> None:
+    client = carbons_login(features_=("urn:xmpp:ping",))
+    assert client.take_output() == []
+    assert not client.carbons_enabled
+
+
+def test_server_features_answer_from_someone_else_is_ignored() -> None:
+    client = XmppClient(
+        "alice@example.org", "s3cret", random_bytes=CountingRandom(), carbons=True
+    )
+    authenticate(client, ScramServer("alice", "s3cret"))
+    feed(client, BIND_FEATURES)
+    feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{BIND_ID}">'
+        f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{FULL}</jid></bind></iq>',
+    )
+    client.take_output()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="result" id="{DISCO_ID}" from="mallory@evil.example">'
+        f'<query xmlns="{DISCO_INFO}"><feature var="{CARBONS}"/></query></iq>',
+    )
+    assert [type(e) for e in events] == [Dropped]
+    assert client.take_output() == []
+
+
+def carbon(direction: str, inner: str, sender: str = "alice@example.org") -> str:
+    return (
+        f'<message xmlns="jabber:client" from="{sender}" to="{FULL}" type="chat">'
+        f'<{direction} xmlns="{CARBONS}"><forwarded xmlns="{FORWARD}">{inner}</forwarded>'
+        f"</{direction}></message>"
+    )
+
+
+def test_received_carbon_is_a_chat_received_for_the_inner_message() -> None:
+    client = carbons_login()
+    inner = (
+        '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/x" '
+        'to="alice@example.org/phone"><body>to your phone</body></message>'
+    )
+    assert feed(client, carbon("received", inner)) == [
+        ChatReceived(
+            ChatMessage(
+                "b1",
+                JID.parse("bob@example.org/x"),
+                JID.parse("alice@example.org/phone"),
+                "to your phone",
+                "chat",
+            )
+        )
+    ]
+
+
+def test_sent_carbon_is_a_chat_sent() -> None:
+    client = carbons_login()
+    inner = (
+        '<message xmlns="jabber:client" type="chat" id="p1" from="alice@example.org/phone" '
+        'to="bob@example.org"><body>from my phone</body></message>'
+    )
+    assert feed(client, carbon("sent", inner)) == [
+        ChatSent(
+            ChatMessage(
+                "p1",
+                JID.parse("alice@example.org/phone"),
+                JID.parse("bob@example.org"),
+                "from my phone",
+                "chat",
+            )
+        )
+    ]
+    # A sent carbon without a body (chat state) is nothing to show.
+    no_body = (
+        '<message xmlns="jabber:client" type="chat" from="alice@example.org/phone" '
+        'to="bob@example.org"><active xmlns="http://jabber.org/protocol/chatstates"/></message>'
+    )
+    assert feed(client, carbon("sent", no_body)) == []
+
+
+@pytest.mark.parametrize(
+    "sender", ["bob@example.org", "bob@example.org/x", "alice@example.org/phone", "example.org"]
+)
+def test_forged_carbon_from_another_jid_is_dropped(sender: str) -> None:
+    client = carbons_login()
+    inner = (
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x" '
+        'to="alice@example.org"><body>FORGED</body></message>'
+    )
+    client.take_output()  # <enable/>
+    for direction in ("received", "sent"):
+        [event] = feed(client, carbon(direction, inner, sender))
+        assert isinstance(event, Dropped) and "forged" in event.reason
+    assert client.take_output() == []
+
+
+def test_forged_carbon_is_dropped_even_without_carbons_enabled() -> None:
+    client = login()
+    inner = (
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x" '
+        'to="alice@example.org"><body>FORGED</body></message>'
+    )
+    [event] = feed(client, carbon("received", inner, "carol@example.org/bot"))
+    assert isinstance(event, Dropped)
+
+
+def test_carbon_inside_groupchat_or_bare_forwarded_is_not_a_carbon() -> None:
+    client = carbons_login()
+    inner = (
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x" '
+        'to="alice@example.org"><body>FORGED</body></message>'
+    )
+    groupchat = (
+        f'<message xmlns="jabber:client" from="room@muc.example.org/mallory" to="{FULL}" '
+        f'type="groupchat"><body>outer</body><received xmlns="{CARBONS}">'
+        f'<forwarded xmlns="{FORWARD}">{inner}</forwarded></received></message>'
+    )
+    assert feed(client, groupchat) == []  # groupchat isn't handled; never the inner one
+    bare_forwarded = (
+        f'<message xmlns="jabber:client" from="carol@example.org/c" to="{FULL}" type="chat">'
+        f'<body>outer</body><forwarded xmlns="{FORWARD}">{inner}</forwarded></message>'
+    )
+    assert feed(client, bare_forwarded) == [
+        ChatReceived(
+            ChatMessage(
+                None, JID.parse("carol@example.org/c"), JID.parse(FULL), "outer", "chat"
+            )
+        )
+    ]

@@ -25,7 +25,9 @@ from roost.xmpp.errors import (
     XmlError,
 )
 from roost.xmpp.events import (
+    Acked,
     ChatReceived,
+    ChatSent,
     Closed,
     MessageFailed,
     NeedSaltedPassword,
@@ -60,6 +62,9 @@ STORE_DELAY = 0.25
 # offers Retry): a server that accepts the socket and then says nothing would
 # otherwise leave "Connecting…" on screen for good.
 LOGIN_TIMEOUT = 30.0
+
+# Sent message ids remembered until the server acknowledges them (XEP-0198).
+MAX_AWAITING_ACK = 5000
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -96,6 +101,7 @@ class ChatApp:
 
     __slots__ = (
         "_address",
+        "_awaiting_ack",
         "_client",
         "_conn",
         "_deadline",
@@ -153,6 +159,8 @@ class ChatApp:
         # one would replace its stored history. Writes wait for the merge.
         self._history_loaded = True
         self._deadline: object = None  # LOGIN_TIMEOUT timer of the connection attempt
+        # id → bare JID of our messages (this session) the server hasn't acked yet
+        self._awaiting_ack: dict[str, str] = {}
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -260,7 +268,7 @@ class ChatApp:
         # closes, holding the messages sent to it meanwhile.
         self._client = XmppClient(
             jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-            sm_resume=False,
+            sm_resume=False, carbons=True,
         )
         self._set_state(CONNECTING)
         self._deadline = self.platform.call_later(
@@ -302,6 +310,8 @@ class ChatApp:
         conn = self._conn
         self._conn = None
         self._client = None
+        # Acks belong to the stream: what wasn't acked stays "sent".
+        self._awaiting_ack = {}
         if conn is not None:
             conn.close()
         had_presence = False
@@ -354,6 +364,10 @@ class ChatApp:
                 return  # the session ended while handling an earlier event
             if isinstance(event, ChatReceived):
                 self._on_chat(event)
+            elif isinstance(event, ChatSent):
+                self._on_chat_sent(event)
+            elif isinstance(event, Acked):
+                self._on_acked(event)
             elif isinstance(event, PresenceChanged):
                 self._on_presence(event)
             elif isinstance(event, NeedSaltedPassword):
@@ -485,6 +499,34 @@ class ChatApp:
         self._store_conversation(conversation)
         self._emit("messages", bare, [message])
 
+    def _on_chat_sent(self, event: ChatSent) -> None:
+        """A message the user sent from another client (a XEP-0280 sent carbon)."""
+        chat = event.message
+        if not chat.body or chat.to_jid is None:
+            return
+        bare = str(chat.to_jid.bare)
+        conversation = self._conversation(bare)
+        if chat.id is not None and conversation.find(chat.id) is not None:
+            return  # already shown
+        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
+        sender = self.own_jid or str(chat.from_jid.bare)
+        message = Message(chat.id, bare, sender, chat.body, True, stamp, "sent")
+        conversation.messages.append(message)
+        self._store_conversation(conversation)
+        self._emit("messages", bare, [message])
+
+    def _on_acked(self, event: Acked) -> None:
+        """XEP-0198: the server has these messages: "sent" → "server"."""
+        for message_id in event.ids:
+            bare = self._awaiting_ack.pop(message_id, None)
+            conversation = None if bare is None else self.conversations.get(bare)
+            message = None if conversation is None else conversation.find(message_id)
+            if conversation is None or message is None or message.state != "sent":
+                continue  # e.g. already failed: a bounce outranks the ack
+            message.state = "server"
+            self._store_conversation(conversation)
+            self._emit("message", conversation.jid, message)
+
     def _on_message_failed(self, event: MessageFailed) -> None:
         if event.id is None:
             return
@@ -523,8 +565,14 @@ class ChatApp:
         # What is shown here is what the other side gets (see clean_text).
         text = clean_text(text)
         message_id = client.send_chat(jid, text)
+        # XEP-0198: ask at once, so "received by the server" shows promptly.
+        client.request_ack()
         self._flush()
         bare = str(jid)
+        awaiting = self._awaiting_ack
+        awaiting[message_id] = bare
+        if len(awaiting) > MAX_AWAITING_ACK:  # a server that never acks
+            del awaiting[next(iter(awaiting))]
         message = Message(
             message_id, bare, self.own_jid or "", text, True, self.platform.now(), "sent"
         )

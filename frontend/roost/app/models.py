@@ -105,7 +105,8 @@ class Contact:
 
 
 class Message:
-    """One message of a conversation. `state`: sent/failed (outgoing) or received."""
+    """One message of a conversation. `state`: sent/server/failed (outgoing;
+    "server": the server acknowledged it, XEP-0198) or received."""
 
     __slots__ = ("body", "conversation", "id", "outgoing", "sender", "stamp", "state")
 

@@ -31,6 +31,11 @@ PRESENCE_TEXT = {
 }
 
 
+# Outgoing message states (app/models.py Message.state) as shown; "failed"
+# keeps its own "Not delivered" text.
+STATE_TEXT = {"sent": "Sent", "server": "On server"}
+
+
 def _el(id_: str) -> Any:
     return document.getElementById(id_)
 
@@ -234,10 +239,19 @@ class ChatView:
         else:  # history inserted before what is shown: draw it again
             self._render_conversation(bare)
 
-    def on_message(self, bare: str, *_args: object) -> None:
-        """One message changed (e.g. failed to send)."""
-        if bare == self.active:
-            self._render_conversation(bare)
+    def on_message(self, bare: str, message: Any = None, *_args: object) -> None:
+        """One message changed (failed to send, or reached the server)."""
+        if bare != self.active:
+            return
+        # Replace just that row (updateMessage is False when it isn't drawn yet).
+        if (
+            message is not None
+            and message.id
+            and message not in self._pending
+            and self.render.updateMessage(self.log, to_js(self._message_item(message)))
+        ):
+            return
+        self._render_conversation(bare)
 
     def on_request(self, *_args: object) -> None:
         """A request arrived or was withdrawn: `app.requests` says which are left."""
@@ -374,12 +388,16 @@ class ChatView:
 
     # -- messages ---------------------------------------------------------
     def _message_item(self, message: Any) -> dict[str, object]:
+        state = str(message.state)
         return {
             "id": message.id or "",
             "body": message.body,
             "outgoing": bool(message.outgoing),
             "stamp": float(message.stamp or 0) * 1000.0,
-            "failed": "Not delivered" if message.state == "failed" else "",
+            "failed": "Not delivered" if state == "failed" else "",
+            # Own messages say where they are, in words (not colour only).
+            "state": STATE_TEXT.get(state, "") if message.outgoing else "",
+            "state_key": state,
         }
 
     def _on_key(self, ev: Any) -> None:

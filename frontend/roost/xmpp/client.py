@@ -11,16 +11,24 @@ or from our own account; everything else is dropped and answered with
 bounce (`type="error"`) is accepted only for an id we sent, and only from
 the bare JID we sent it to, our own server's domain, or with no `from`: else
 anyone who saw an id could mark our message as not delivered.
+
+Carbons (XEP-0280, with `carbons=True`): after `Online` a disco#info query
+to our server's domain; when it lists `urn:xmpp:carbons:2`, carbons are
+enabled. Every incoming message with a carbon wrapper goes through
+`xep_0280.unwrap_carbon` first (whether or not we enabled them): a forged
+one (not from our own bare JID) is dropped and reported (`Dropped`), never
+shown as the message it wraps.
 """
 
 from __future__ import annotations
 
 from roost.xmpp import ns
 from roost.xmpp.element import Element
-from roost.xmpp.errors import JidError, XmppError
+from roost.xmpp.errors import ForgedStanza, JidError, XmppError
 from roost.xmpp.events import (
     ChatMessage,
     ChatReceived,
+    ChatSent,
     Dropped,
     MessageFailed,
     Online,
@@ -78,7 +86,15 @@ def parse_roster_item(item: Element) -> RosterItem:
 class XmppClient:
     """One XMPP session: login, roster, presence, chat. See the module docstring."""
 
-    __slots__ = ("_online", "_pending", "_sent", "_stream", "roster")
+    __slots__ = (
+        "_carbons",
+        "_online",
+        "_pending",
+        "_sent",
+        "_stream",
+        "carbons_enabled",
+        "roster",
+    )
 
     def __init__(
         self,
@@ -92,6 +108,7 @@ class XmppClient:
         ack_after_confirm: bool = False,
         ack_every: int = ACK_EVERY,
         sm_resume: bool = True,
+        carbons: bool = False,
     ) -> None:
         """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed.
 
@@ -105,6 +122,11 @@ class XmppClient:
         `sm_resume=False` enables acks without asking for resumption, for a
         driver that doesn't keep `resume_state()`: the server then ends the
         session when the connection drops instead of holding it for a resume.
+
+        `carbons`: after `Online`, ask our server (disco#info) whether it
+        supports XEP-0280 and, if so, enable carbons (`carbons_enabled`
+        becomes True once the server agreed): messages to and from our other
+        clients then arrive as `ChatReceived` / `ChatSent`.
         """
         self._stream = ClientStream(
             _as_jid(jid),
@@ -118,6 +140,8 @@ class XmppClient:
             sm_resume=sm_resume,
         )
         self._online = False
+        self._carbons = carbons
+        self.carbons_enabled = False
         # id → (addressee or None for our own account, handler of the response)
         self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
         # message id → bare JID it was sent to (oldest first, MAX_SENT_IDS at most)
@@ -341,7 +365,29 @@ class XmppClient:
         # presences the server sends back meet a known roster.
         self._iq("get", Element("query", ns.ROSTER), self._on_roster_result)
         self.send_presence()
+        self.carbons_enabled = False
+        if self._carbons:
+            server = JID(None, self.jid.domain)
+            self._iq("get", Element("query", ns.DISCO_INFO), self._on_server_info, server)
         return [Online(self.jid)]
+
+    def _on_server_info(self, iq: Element) -> list[Record]:
+        query = iq.find("query", ns.DISCO_INFO) if iq.get("type") == "result" else None
+        if query is None:
+            return []
+        for feature in query.find_all("feature", ns.DISCO_INFO):
+            if feature.get("var") == ns.CARBONS:
+                from roost.xmpp.xeps import xep_0280
+
+                iq_id = self._stream.new_id()
+                self._send(xep_0280.build_enable(iq_id))
+                self._pending[iq_id] = (None, self._on_carbons_enabled)
+                break
+        return []
+
+    def _on_carbons_enabled(self, iq: Element) -> list[Record]:
+        self.carbons_enabled = iq.get("type") == "result"
+        return []
 
     def _sender(self, stanza: Element) -> JID | None:
         text = stanza.get("from")
@@ -442,19 +488,28 @@ class XmppClient:
         return [RosterChanged(item)]
 
     def _on_message(self, message: Element) -> list[Record]:
+        for child in message.children:
+            if child.ns == ns.CARBONS:
+                return self._on_carbon(message)
         msg_type = message.get("type") or "normal"
         if msg_type == "error":
             return self._on_message_error(message)
+        chat = self._chat_message(message)
+        return [] if chat is None else [ChatReceived(chat)]
+
+    def _chat_message(self, message: Element) -> ChatMessage | None:
+        """The `ChatMessage` of a chat/normal message with a body, else None."""
+        msg_type = message.get("type") or "normal"
         if msg_type not in _MESSAGE_TYPES:
-            return []  # groupchat/headline: not handled by the core yet
+            return None  # groupchat/headline/error: not handled here
         body = message.find_text("body", ns.CLIENT)
         if body is None:
-            return []  # chat states, receipts, ...: not handled yet
+            return None  # chat states, receipts, ...: not handled yet
         sender = self._sender(message) or self.jid.bare
         to_text = message.get("to")
         delay = message.find("delay", ns.DELAY)
         stamp_text = None if delay is None else delay.get("stamp")
-        chat = ChatMessage(
+        return ChatMessage(
             message.get("id"),
             sender,
             None if to_text is None else JID.parse(to_text),
@@ -463,7 +518,30 @@ class XmppClient:
             message.find_text("thread", ns.CLIENT) or None,
             None if stamp_text is None else parse_datetime(stamp_text),
         )
-        return [ChatReceived(chat)]
+
+    def _on_carbon(self, message: Element) -> list[Record]:
+        """A message with a XEP-0280 wrapper (SECURITY.md: only from our own bare JID)."""
+        from roost.xmpp.xeps import xep_0280
+
+        try:
+            carbon = xep_0280.unwrap_carbon(message, self.jid.bare)
+        except ForgedStanza as exc:
+            return [Dropped(f"forged carbon: {exc}")]
+        if carbon is None:
+            # Not a carbon (groupchat/error with a wrapper): handled as what it
+            # is; the wrapped message is never looked at.
+            if (message.get("type") or "normal") == "error":
+                return self._on_message_error(message)
+            chat = self._chat_message(message)
+            return [] if chat is None else [ChatReceived(chat)]
+        chat = self._chat_message(carbon.message)
+        if chat is None:
+            return []
+        if carbon.direction == xep_0280.RECEIVED:
+            return [ChatReceived(chat)]
+        if chat.to_jid is None:
+            return [Dropped("sent carbon without an addressee")]
+        return [ChatSent(chat)]
 
     def _on_message_error(self, message: Element) -> list[Record]:
         msg_id = message.get("id")

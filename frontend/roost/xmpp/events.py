@@ -180,6 +180,19 @@ class ChatReceived(Record):
         self.message = message
 
 
+class ChatSent(Record):
+    """A chat/normal message with a body that the user sent from another of
+    their clients (a XEP-0280 "sent" carbon): `message.from_jid` is that
+    client's full JID (our own account), `message.to_jid` the peer. Stored
+    like `ChatReceived`, so it needs confirming the same way."""
+
+    __slots__ = ("message",)
+    needs_confirm = True
+
+    def __init__(self, message: ChatMessage) -> None:
+        self.message = message
+
+
 class MessageFailed(Record):
     """A message we sent (by id) bounced with an error."""
 

@@ -14,3 +14,5 @@ ROSTER = "jabber:iq:roster"
 PING = "urn:xmpp:ping"  # XEP-0199
 DELAY = "urn:xmpp:delay"  # XEP-0203
 SID = "urn:xmpp:sid:0"  # XEP-0359
+DISCO_INFO = "http://jabber.org/protocol/disco#info"  # XEP-0030
+CARBONS = "urn:xmpp:carbons:2"  # XEP-0280 (xeps/xep_0280.NS)
