@@ -26,6 +26,9 @@ SM = "urn:xmpp:sm:3"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 CARBONS = "urn:xmpp:carbons:2"
 DOMAIN = "example.org"
+MAM = "urn:xmpp:mam:2"
+RSM = "http://jabber.org/protocol/rsm"
+FORWARD = "urn:xmpp:forward:0"
 
 
 class FakeStorage:
@@ -113,9 +116,12 @@ class FakeConnection:
 
 class FakeServer:
     """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence, messages,
-    disco#info of the domain (with carbons), carbons enable, and XEP-0198 acks
+    disco#info of the domain (with carbons), carbons enable, XEP-0198 acks
     when made with `sm=True` (`<r/>` is answered with the count of stanzas
-    received since `<enable/>`)."""
+    received since `<enable/>`), and a XEP-0313 archive of the user: `archive`
+    is a list of `(archive id, stamp, inner message xml)`, oldest first,
+    paged with RSM after/before/max (`archive_max` at most per page);
+    `archive=None` answers queries with `service-unavailable`."""
 
     def __init__(
         self,
@@ -128,6 +134,8 @@ class FakeServer:
         self.rosters = rosters or {}
         self.sm = sm
         self.features = features
+        self.archive: list[tuple[str, float, str]] | None = []
+        self.archive_max = 100
         self.sm_count: int | None = None  # stanzas handled since <enable/>
         self.carbons = False
         # Frames the server sends right after the client's initial presence.
@@ -227,6 +235,10 @@ class FakeServer:
             self.carbons = True
             self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}"/>')
             return
+        mam = iq.find("query", MAM)
+        if mam is not None:
+            self._archive_query(iq_id or "", mam)
+            return
         query = iq.find("query", "jabber:iq:roster")
         if query is not None and iq.get("type") == "get":
             items = "".join(self.rosters.get(self.user, []))
@@ -241,6 +253,56 @@ class FakeServer:
                 f'<query xmlns="jabber:iq:roster">{item.to_xml("jabber:iq:roster")}</query></iq>'
             )
             self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}"/>')
+
+    def _archive_query(self, iq_id: str, query: Element) -> None:
+        from roost.xmpp.stamps import format_datetime
+
+        if self.archive is None:
+            self.send(
+                f'<iq xmlns="jabber:client" type="error" id="{iq_id}"><error type="cancel">'
+                '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>'
+            )
+            return
+        rsm = query.find("set", RSM)
+        assert rsm is not None
+        limit = min(int(rsm.find_text("max", RSM) or "100"), self.archive_max)
+        after, before = rsm.find("after", RSM), rsm.find("before", RSM)
+        ids = [a for a, _, _ in self.archive]
+        items = self.archive
+        for anchor in (after, before):
+            if anchor is not None and anchor.text and anchor.text not in ids:
+                self.send(
+                    f'<iq xmlns="jabber:client" type="error" id="{iq_id}"><error type="cancel">'
+                    '<item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>'
+                )
+                return
+        if after is not None and after.text:
+            items = items[ids.index(after.text) + 1 :]
+            page, complete = items[:limit], len(items) <= limit
+        elif before is not None:
+            if before.text:
+                items = items[: ids.index(before.text)]
+            page, complete = items[-limit:] if limit else [], len(items) <= limit
+        else:
+            page, complete = items[:limit], len(items) <= limit
+        qid = query.get("queryid")
+        for archive_id, stamp, inner in page:
+            self.send(
+                f'<message xmlns="jabber:client" from="{self.user}@{DOMAIN}" to="{self.full}">'
+                f'<result xmlns="{MAM}" queryid="{qid}" id="{archive_id}">'
+                f'<forwarded xmlns="{FORWARD}">'
+                f'<delay xmlns="urn:xmpp:delay" stamp="{format_datetime(stamp)}"/>{inner}'
+                "</forwarded></result></message>"
+            )
+        first_last = (
+            f"<first>{page[0][0]}</first><last>{page[-1][0]}</last>" if page else ""
+        )
+        self.send(
+            f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
+            f'<fin xmlns="{MAM}" complete="{"true" if complete else "false"}">'
+            f'<set xmlns="{RSM}">{first_last}<count>{len(self.archive)}</count></set>'
+            "</fin></iq>"
+        )
 
     def stanzas(self, name: str) -> list[Element]:
         return [e for e in self.received if e.name == name]

@@ -68,11 +68,15 @@ def test_login_success() -> None:
     assert app.contacts["carol@example.org"].display_name == "carol@example.org"
     assert ("roster",) in rec.events
     # Initial presence went out after the roster request; then the server's
-    # features were asked (disco#info) and carbons enabled (XEP-0280).
+    # features were asked (disco#info) and carbons enabled (XEP-0280); once
+    # the roster arrived, the archive catch-up query (XEP-0313).
     names = [(e.name, e.get("type")) for e in server.received]
-    assert names == [
-        ("iq", "set"), ("iq", "get"), ("presence", None), ("iq", "get"), ("iq", "set")
-    ]
+    assert sorted(names[:5]) == sorted(
+        [("iq", "set"), ("iq", "get"), ("presence", None), ("iq", "get"), ("iq", "set")]
+    )
+    assert names[:3] == [("iq", "set"), ("iq", "get"), ("presence", None)]
+    assert len(names) == 6
+    assert [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
     assert server.received[3].get("to") == "example.org"
     assert server.carbons
     assert not app.trusted
@@ -721,3 +725,137 @@ def test_no_ack_without_stream_management() -> None:
     platform.run()
     assert message is not None and message.state == "sent"
     assert rec.named("message") == []
+
+
+# -- archive catch-up (XEP-0313) -----------------------------------------------------
+
+
+def from_bob(n: int, msg_id: str | None = None) -> str:
+    return (
+        f'<message xmlns="jabber:client" type="chat" id="{msg_id or f"b{n}"}" '
+        f'from="bob@example.org/x" to="alice@example.org"><body>old {n}</body></message>'
+    )
+
+
+def sync_events(app: ChatApp) -> list[tuple[object, ...]]:
+    seen: list[tuple[object, ...]] = []
+    app.on("sync", lambda *args: seen.append(args))
+    return seen
+
+
+def test_catch_up_without_cursor_fetches_the_last_messages_once() -> None:
+    server, platform, app, _rec = setup()
+    base = platform.clock - 1000
+    server.archive = [(f"A{n}", base + n, from_bob(n)) for n in range(1, 251)]
+    server.archive.append(
+        ("A251", base + 251,
+         '<message xmlns="jabber:client" type="chat" id="mine" from="alice@example.org/phone" '
+         'to="bob@example.org"><body>my reply</body></message>')
+    )
+    # The newest is also delivered as an offline copy (same id, with <delay/>).
+    server.presences.append(
+        '<message xmlns="jabber:client" type="chat" id="b250" from="bob@example.org/x" '
+        'to="alice@example.org"><body>old 250</body>'
+        '<delay xmlns="urn:xmpp:delay" stamp="2023-11-14T22:00:50Z"/></message>'
+    )
+    seen = sync_events(app)
+    app.login("alice", "s3cret", True)
+    platform.run()
+    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
+    # The last 200 (two pages back), each once, oldest first; our own is outgoing.
+    assert len(bodies) == 200 and len(set(bodies)) == 200
+    assert bodies[-1] == "my reply" and bodies[-2] == "old 250" and bodies[0] == "old 52"
+    messages = app.conversations["bob@example.org"].messages
+    assert [m.stamp for m in messages] == sorted(m.stamp for m in messages)
+    assert messages[-1].outgoing and messages[-1].sender == "alice@example.org"
+    # Old history filled in on a new device is not "unread"; only the offline
+    # copy that arrived live counts.
+    assert app.conversations["bob@example.org"].unread == 1
+    assert seen[0] == (0, None, False)
+    assert seen[-1] == (200, 200, True)
+    # Trusted: the newest archive id is the cursor for next time.
+    assert platform.databases["alice@example.org"].data["meta"]["archive_cursor"] == "A251"
+
+
+def test_catch_up_pages_forward_from_the_stored_cursor() -> None:
+    server, platform, app, _rec = setup()
+    base = platform.clock - 1000
+    server.archive = [(f"A{n}", base + n, from_bob(n)) for n in range(1, 301)]
+    server.archive_max = 50
+    storage = platform.open_storage("alice@example.org", True)
+    storage.data["meta"]["archive_cursor"] = "A60"
+    seen = sync_events(app)
+    app.login("alice", "s3cret", True)
+    platform.run()
+    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
+    assert bodies == [f"old {n}" for n in range(61, 301)]
+    # Missed since the last visit (there was a cursor): all unread.
+    assert app.conversations["bob@example.org"].unread == 240
+    queries = [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
+    assert len(queries) == 5  # 240 after the cursor, 50 a page
+    assert [s[2] for s in seen] == [False] * 5 + [True]
+    assert seen[-1][0] == 240
+    assert storage.data["meta"]["archive_cursor"] == "A300"
+    # A live message after the catch-up moves the cursor (its trusted stanza-id).
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="live" from="bob@example.org/x" '
+        'to="alice@example.org"><body>live</body>'
+        '<stanza-id xmlns="urn:xmpp:sid:0" id="A301" by="alice@example.org"/></message>'
+    )
+    platform.run()
+    assert storage.data["meta"]["archive_cursor"] == "A301"
+    # The same message from the archive later is not shown twice.
+    assert [m.body for m in app.conversations["bob@example.org"].messages].count("live") == 1
+
+
+def test_archive_copy_of_a_live_message_is_not_added_again() -> None:
+    server, platform, app, _rec = logged_in()
+    server.send(from_bob(1, "dup").replace("<body>", '<stanza-id xmlns="urn:xmpp:sid:0" '
+                                           'id="X1" by="alice@example.org"/><body>'))
+    server.send(from_bob(2, "dup2"))
+    platform.run()
+    client = app._client
+    assert client is not None
+    client.query_archive()
+    app._sync = None  # not ours: results of a query the app didn't start are ignored
+    server.archive = [("X1", platform.clock, from_bob(1, "other-id")),
+                      ("X2", platform.clock, from_bob(2, "dup2"))]
+    platform.run()
+    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1", "old 2"]
+
+
+def test_catch_up_after_a_gap_or_without_an_archive() -> None:
+    server, platform, app, _rec = setup()
+    server.archive = [("A1", platform.clock - 5, from_bob(1))]
+    storage = platform.open_storage("alice@example.org", True)
+    storage.data["meta"]["archive_cursor"] = "expired"
+    seen = sync_events(app)
+    app.login("alice", "s3cret", True)
+    platform.run()
+    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1"]
+    assert seen[-1][2] is True and storage.data["meta"]["archive_cursor"] == "A1"
+
+    server2, platform2, app2, _rec2 = setup()
+    server2.archive = None  # the server has no archive: the catch-up just ends
+    seen2 = sync_events(app2)
+    app2.login("alice", "s3cret", False)
+    platform2.run()
+    assert app2.state == "online" and seen2[-1] == (0, None, True)
+    assert not app2.conversations.get("bob@example.org")
+
+
+def test_untrusted_session_keeps_the_cursor_only_in_memory() -> None:
+    server, platform, app, _rec = setup()
+    server.archive = [("A1", platform.clock - 5, from_bob(1))]
+    app.login("alice", "s3cret", False)
+    platform.run()
+    assert app._cursor == "A1"
+    assert all("archive_cursor" not in s.data["meta"] for s in platform.storages)
+    # A reconnect catches up from there: nothing is shown twice.
+    server.connection.drop()  # type: ignore[union-attr]
+    platform.run()
+    app.retry()
+    platform.run()
+    queries = [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
+    assert "<after>A1</after>" in queries[-1].to_xml()
+    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1"]

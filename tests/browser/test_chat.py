@@ -322,3 +322,71 @@ def test_own_message_shows_it_reached_the_server(roost: RoostServer, new_page: A
     expect(row).to_have_count(1, timeout=TIMEOUT)
     expect(row.locator(".state")).to_have_text("Status: On server", timeout=5_000)
     assert page.errors.errors == []
+
+
+def _bodies(page: Any) -> list[str]:
+    return [t.strip() for t in log(page).locator(".body").all_inner_texts()]
+
+
+def test_archive_catch_up_shows_what_came_while_logged_out(
+    tmp_path: Path, dist_dir: Path, new_page: Any
+) -> None:
+    """XEP-0313: 30 messages bob sent to alice's phone show in the browser
+    after login, once each, in order; the sync indicator goes away."""
+    server: ProsodyServer = make_prosody(tmp_path / "prosody")
+    roost = RoostServer(tmp_path, dist_dir, server)
+    peers: list[ThreadedPeer] = []
+    try:
+        phone = ThreadedPeer(f"alice@{server.domain}/phone", "alice", server.c2s_port)
+        peers.append(phone)
+        bob = ThreadedPeer(f"bob@{server.domain}/pc", "bob", server.c2s_port)
+        peers.append(bob)
+        wanted = [f"archived message {n:02d}" for n in range(30)]
+        bob.send_many("alice@localhost", wanted)
+        got = [phone.wait_message()[1] for _ in wanted]  # reached alice: archived
+        assert got == wanted
+        page = new_page()
+        login(page, roost.url, "alice@localhost", "alice", trusted=False)
+        open_chat(page, "Bob")
+        expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
+        expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
+        bodies = _bodies(page)
+        assert [b for b in bodies if b in wanted] == wanted  # each once, in order
+        assert page.errors.errors == []
+    finally:
+        for peer in peers:
+            peer.stop()
+        roost.stop()
+        server.stop()
+
+
+def test_offline_copies_and_archive_show_each_message_once(
+    tmp_path: Path, dist_dir: Path, new_page: Any
+) -> None:
+    server: ProsodyServer = make_prosody(tmp_path / "prosody")
+    roost = RoostServer(tmp_path, dist_dir, server)
+    peers: list[ThreadedPeer] = []
+    try:
+        page = new_page()
+        login(page, roost.url, "alice@localhost", "alice", trusted=True)
+        expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=TIMEOUT)
+        bob = ThreadedPeer(f"bob@{server.domain}/pc", "bob", server.c2s_port)
+        peers.append(bob)
+        wanted = [f"while you were away {n}" for n in range(5)]
+        bob.send_many("alice@localhost", wanted)
+        page.wait_for_timeout(1500)  # stored offline and archived by Prosody
+        login(page, roost.url, "alice@localhost", "alice", trusted=True)
+        open_chat(page, "Bob")
+        expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
+        expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
+        page.wait_for_timeout(500)  # anything late (a second copy) would show by now
+        bodies = _bodies(page)
+        assert [b for b in bodies if b in wanted] == wanted
+        assert page.errors.errors == []
+    finally:
+        for peer in peers:
+            peer.stop()
+        roost.stop()
+        server.stop()

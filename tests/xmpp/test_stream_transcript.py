@@ -855,3 +855,161 @@ def test_carbon_inside_groupchat_or_bare_forwarded_is_not_a_carbon() -> None:
             )
         )
     ]
+
+
+# -- XEP-0313 archive ----------------------------------------------------------------
+
+MAM = "urn:xmpp:mam:2"
+RSM = "http://jabber.org/protocol/rsm"
+QUERY_ID = "05" * 8
+QUERY_IQ = "06" * 8
+
+
+def archive_result(
+    archive_id: str,
+    inner: str,
+    query_id: str = QUERY_ID,
+    sender: str | None = "alice@example.org",
+    stamp: str = "2024-01-02T03:04:05Z",
+) -> str:
+    from_attr = "" if sender is None else f' from="{sender}"'
+    return (
+        f'<message xmlns="jabber:client"{from_attr} to="{FULL}">'
+        f'<result xmlns="{MAM}" queryid="{query_id}" id="{archive_id}">'
+        f'<forwarded xmlns="{FORWARD}"><delay xmlns="urn:xmpp:delay" stamp="{stamp}"/>'
+        f"{inner}</forwarded></result></message>"
+    )
+
+
+def fin(iq_id: str, complete: bool, first: str, last: str, count: int) -> str:
+    return (
+        f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
+        f'<fin xmlns="{MAM}" complete="{"true" if complete else "false"}">'
+        f'<set xmlns="{RSM}"><first>{first}</first><last>{last}</last>'
+        f"<count>{count}</count></set></fin></iq>"
+    )
+
+
+FROM_BOB = (
+    '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/x" '
+    'to="alice@example.org"><body>hello from the past</body></message>'
+)
+TO_BOB = (
+    '<message xmlns="jabber:client" type="chat" id="a1" from="alice@example.org/phone" '
+    'to="bob@example.org"><body>my old reply</body></message>'
+)
+
+
+def test_archive_query_results_fin_and_next_page() -> None:
+    from roost.xmpp.events import ArchiveDone, ArchiveMessage
+
+    client = login()
+    query_id = client.query_archive(after_id="A0")
+    assert query_id == QUERY_ID
+    [query] = client.take_output()
+    assert query.startswith(f'<iq xmlns="jabber:client" type="set" id="{QUERY_IQ}">')
+    assert "to=" not in query.split(">")[0]  # our own archive
+    assert f'queryid="{QUERY_ID}"' in query
+    assert "<max>100</max><after>A0</after>" in query
+    stamp = 1704164645.0
+    [received] = feed(client, archive_result("A1", FROM_BOB))
+    assert received == ArchiveMessage(
+        QUERY_ID,
+        "A1",
+        stamp,
+        ChatMessage(
+            "b1", JID.parse("bob@example.org/x"), JID.parse("alice@example.org"),
+            "hello from the past", "chat", None, stamp, "A1",
+        ),
+        "in",
+    )
+    # No `from` is our own archive too; our own message is "out".
+    [sent] = feed(client, archive_result("A2", TO_BOB, sender=None))
+    assert isinstance(sent, ArchiveMessage) and sent.direction == "out"
+    assert sent.message.archive_id == "A2" and sent.message.id == "a1"
+    assert feed(client, fin(QUERY_IQ, False, "A1", "A2", 7)) == [
+        ArchiveDone(QUERY_ID, False, "A2", 7, "A1")
+    ]
+    # After its fin, the query id is forgotten: a late result is dropped.
+    [late] = feed(client, archive_result("A3", FROM_BOB))
+    assert isinstance(late, Dropped)
+    # The next page, forward from the last id.
+    second = client.query_archive(after_id="A2", max=50)
+    [query] = client.take_output()
+    assert "<max>50</max><after>A2</after>" in query and f'queryid="{second}"' in query
+
+
+def test_archive_last_page_and_before() -> None:
+    client = login()
+    client.query_archive(before_last=True)
+    [query] = client.take_output()
+    assert "<max>100</max><before/>" in query
+    client.query_archive(before_id="A5", max=20)
+    [query] = client.take_output()
+    assert "<max>20</max><before>A5</before>" in query
+
+
+@pytest.mark.parametrize(
+    "sender", ["bob@example.org", "alice@example.org/phone", "example.org", "carol@example.org"]
+)
+def test_archive_result_from_anyone_else_is_dropped(sender: str) -> None:
+    client = login()
+    client.query_archive()
+    client.take_output()
+    [event] = feed(client, archive_result("A1", FROM_BOB, sender=sender))
+    assert isinstance(event, Dropped) and "forged" in event.reason
+
+
+def test_archive_result_for_a_query_we_did_not_send_is_dropped() -> None:
+    client = login()
+    [event] = feed(client, archive_result("A1", FROM_BOB))  # nothing asked yet
+    assert isinstance(event, Dropped) and "forged" in event.reason
+    client.query_archive()
+    client.take_output()
+    [event] = feed(client, archive_result("A1", FROM_BOB, query_id="guessed"))
+    assert isinstance(event, Dropped)
+    # A result without exactly one forwarded message is refused, not shown.
+    bad = (
+        f'<message xmlns="jabber:client" from="alice@example.org">'
+        f'<result xmlns="{MAM}" queryid="{QUERY_ID}" id="A1"/></message>'
+    )
+    [event] = feed(client, bad)
+    assert isinstance(event, Dropped)
+
+
+def test_archive_item_not_found_is_a_gap_and_other_errors_fail() -> None:
+    from roost.xmpp.events import ArchiveFailed, ArchiveGap
+
+    client = login()
+    query_id = client.query_archive(after_id="gone")
+    client.take_output()
+    events = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="error" id="{QUERY_IQ}"><error type="cancel">'
+        '<item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>',
+    )
+    assert events == [ArchiveGap(query_id)]
+    query_id = client.query_archive()
+    [query] = client.take_output()
+    iq_id = query.split('id="')[1].split('"')[0]
+    [failed] = feed(
+        client,
+        f'<iq xmlns="jabber:client" type="error" id="{iq_id}"><error type="cancel">'
+        '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>',
+    )
+    assert isinstance(failed, ArchiveFailed) and failed.query_id == query_id
+
+
+def test_live_message_carries_only_a_trusted_stanza_id() -> None:
+    client = login()
+    message = (
+        f'<message xmlns="jabber:client" type="chat" id="m1" from="bob@example.org/x" '
+        f'to="{FULL}"><body>hi</body>'
+        '<stanza-id xmlns="urn:xmpp:sid:0" id="FAKE" by="bob@example.org"/>'
+        '<stanza-id xmlns="urn:xmpp:sid:0" id="S1" by="alice@example.org"/></message>'
+    )
+    [event] = feed(client, message)
+    assert isinstance(event, ChatReceived) and event.message.archive_id == "S1"
+    only_forged = message.replace(' id="S1" by="alice@example.org"', ' id="S2" by="mallory@x"')
+    [event] = feed(client, only_forged)
+    assert isinstance(event, ChatReceived) and event.message.archive_id is None

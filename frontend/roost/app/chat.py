@@ -26,6 +26,10 @@ from roost.xmpp.errors import (
 )
 from roost.xmpp.events import (
     Acked,
+    ArchiveDone,
+    ArchiveFailed,
+    ArchiveGap,
+    ArchiveMessage,
     ChatReceived,
     ChatSent,
     Closed,
@@ -63,6 +67,13 @@ STORE_DELAY = 0.25
 # otherwise leave "Connecting…" on screen for good.
 LOGIN_TIMEOUT = 30.0
 
+# Archive catch-up (XEP-0313) after login: pages of ARCHIVE_PAGE; with no
+# cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
+ARCHIVE_PAGE = 100
+ARCHIVE_HISTORY = 200
+META_STORE = "meta"
+CURSOR_KEY = "archive_cursor"  # meta: the newest archive id seen (trusted storage)
+
 # Sent message ids remembered until the server acknowledges them (XEP-0198).
 MAX_AWAITING_ACK = 5000
 
@@ -90,6 +101,26 @@ def is_secure_url(url: str) -> bool:
     return host.lower() in _LOOPBACK_HOSTS
 
 
+class _Sync:
+    """One archive catch-up: the query waiting for its fin, the page being
+    received, how many came, the total the archive reported, and the newest
+    archive id (the cursor to keep). `missed`: there was a cursor, so what
+    arrives was missed since the last visit (unread); without one it is old
+    history filled in on a new device, which nobody expects to read as new."""
+
+    __slots__ = ("done", "finished", "forward", "missed", "newest", "page", "query_id", "total")
+
+    def __init__(self) -> None:
+        self.query_id: str | None = None
+        self.forward = True
+        self.page: list[ArchiveMessage] = []
+        self.done = 0
+        self.total: int | None = None
+        self.newest: str | None = None
+        self.finished = False
+        self.missed = False
+
+
 def _values(result: object) -> list[dict[str, object]]:
     # Storage.all gives {key: value}; only dict values are ours.
     values = result.values() if isinstance(result, dict) else ()
@@ -104,6 +135,8 @@ class ChatApp:
         "_awaiting_ack",
         "_client",
         "_conn",
+        "_cursor",
+        "_cursor_loaded",
         "_deadline",
         "_dirty",
         "_emitter",
@@ -115,6 +148,7 @@ class ChatApp:
         "_storage",
         "_storage_key",
         "_store_timer",
+        "_sync",
         "active",
         "contacts",
         "conversations",
@@ -161,6 +195,11 @@ class ChatApp:
         self._deadline: object = None  # LOGIN_TIMEOUT timer of the connection attempt
         # id → bare JID of our messages (this session) the server hasn't acked yet
         self._awaiting_ack: dict[str, str] = {}
+        # Archive catch-up: the newest archive id seen (None: none yet), whether
+        # the stored one was read, and the running catch-up (None: none).
+        self._cursor: str | None = None
+        self._cursor_loaded = True
+        self._sync: _Sync | None = None
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -312,6 +351,9 @@ class ChatApp:
         self._client = None
         # Acks belong to the stream: what wasn't acked stays "sent".
         self._awaiting_ack = {}
+        if self._sync is not None:
+            self._sync = None
+            self._emit("sync", 0, None, True)
         if conn is not None:
             conn.close()
         had_presence = False
@@ -366,6 +408,12 @@ class ChatApp:
                 self._on_chat(event)
             elif isinstance(event, ChatSent):
                 self._on_chat_sent(event)
+            elif isinstance(event, ArchiveMessage):
+                self._on_archive_message(event)
+            elif isinstance(event, ArchiveDone):
+                self._on_archive_done(event)
+            elif isinstance(event, (ArchiveGap, ArchiveFailed)):
+                self._on_archive_failed(event)
             elif isinstance(event, Acked):
                 self._on_acked(event)
             elif isinstance(event, PresenceChanged):
@@ -375,6 +423,7 @@ class ChatApp:
             elif isinstance(event, Online):
                 self._cancel_deadline()
                 self.own_jid = str(event.jid.bare)
+                self._sync = _Sync()  # waits for the roster (and stored data)
                 self._set_state(ONLINE)
             elif isinstance(event, RosterLoaded):
                 self._on_roster(event)
@@ -446,6 +495,7 @@ class ChatApp:
             for bare, contact in fresh.items():
                 storage.put(ROSTER_STORE, bare, contact.to_store())
         self._emit("roster")
+        self._maybe_sync()
 
     def _on_roster_push(self, event: RosterChanged) -> None:
         item = event.item
@@ -490,9 +540,18 @@ class ChatApp:
         bare = str(chat.from_jid.bare)
         if not chat.body:
             return
-        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
-        message = Message(chat.id, bare, bare, chat.body, False, stamp, "received")
         conversation = self._conversation(bare)
+        self._seen_archive_id(chat.archive_id)
+        known = conversation.find_same(chat.archive_id, bare, chat.id)
+        if known is not None:  # an offline copy of what the archive gave, or the reverse
+            if known.archive_id is None and chat.archive_id is not None:
+                known.archive_id = chat.archive_id
+                self._store_conversation(conversation)
+            return
+        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
+        message = Message(
+            chat.id, bare, bare, chat.body, False, stamp, "received", chat.archive_id
+        )
         conversation.messages.append(message)
         if self.active != bare:
             conversation.unread += 1
@@ -508,12 +567,151 @@ class ChatApp:
         conversation = self._conversation(bare)
         if chat.id is not None and conversation.find(chat.id) is not None:
             return  # already shown
+        if conversation.find_same(chat.archive_id, self.own_jid or "", chat.id) is not None:
+            return
         stamp = chat.stamp if chat.stamp is not None else self.platform.now()
         sender = self.own_jid or str(chat.from_jid.bare)
         message = Message(chat.id, bare, sender, chat.body, True, stamp, "sent")
         conversation.messages.append(message)
         self._store_conversation(conversation)
         self._emit("messages", bare, [message])
+
+    # -- archive catch-up (XEP-0313) ---------------------------------------------
+    def _maybe_sync(self) -> None:
+        """Start the catch-up once online, the roster arrived, and the stored
+        history and cursor are read (so dedup sees what the device has)."""
+        sync, client = self._sync, self._client
+        if (
+            sync is None
+            or sync.query_id is not None
+            or sync.finished
+            or client is None
+            or not client.online
+            or not self._roster_from_server
+            or not self._history_loaded
+            or not self._cursor_loaded
+        ):
+            return
+        sync.missed = self._cursor is not None
+        if self._cursor is not None:
+            sync.forward = True
+            sync.query_id = client.query_archive(after_id=self._cursor, max=ARCHIVE_PAGE)
+        else:
+            sync.forward = False
+            sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+        self._emit("sync", 0, None, False)
+
+    def _on_archive_message(self, event: ArchiveMessage) -> None:
+        sync = self._sync
+        if sync is not None and event.query_id == sync.query_id:
+            sync.page.append(event)
+
+    def _on_archive_done(self, event: ArchiveDone) -> None:
+        sync, client = self._sync, self._client
+        if sync is None or event.query_id != sync.query_id or client is None:
+            return
+        page, sync.page = sync.page, []
+        self._insert_archived(page)
+        sync.done += len(page)
+        if event.count is not None and sync.total is None:
+            sync.total = event.count if sync.forward else min(event.count, ARCHIVE_HISTORY)
+        if sync.total is not None and sync.total < sync.done:
+            sync.total = sync.done
+        if sync.forward:
+            if event.last is not None:
+                sync.newest = event.last
+            more = not event.complete and event.last is not None
+            if more:
+                sync.query_id = client.query_archive(after_id=event.last, max=ARCHIVE_PAGE)
+        else:
+            if sync.newest is None:
+                sync.newest = event.last  # the first page back is the newest
+            left = ARCHIVE_HISTORY - sync.done
+            more = not event.complete and event.first is not None and left > 0
+            if more:
+                sync.query_id = client.query_archive(
+                    before_id=event.first, max=min(ARCHIVE_PAGE, left)
+                )
+        if more:
+            self._emit("sync", sync.done, sync.total, False)
+        else:
+            self._finish_sync()
+
+    def _on_archive_failed(self, event: ArchiveGap | ArchiveFailed) -> None:
+        sync, client = self._sync, self._client
+        if sync is None or event.query_id != sync.query_id or client is None:
+            return
+        page, sync.page = sync.page, []
+        self._insert_archived(page)
+        if isinstance(event, ArchiveGap) and sync.forward:
+            # The cursor fell out of the archive: take its last messages instead.
+            sync.forward = False
+            sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+            return
+        self._finish_sync()
+
+    def _finish_sync(self) -> None:
+        sync = self._sync
+        if sync is None:
+            return
+        sync.finished = True
+        sync.query_id = None
+        if sync.newest is not None:
+            self._save_cursor(sync.newest)
+        self._emit("sync", sync.done, sync.total, True)
+
+    def _seen_archive_id(self, archive_id: str | None) -> None:
+        """A live message's archive id: the new cursor, once caught up."""
+        sync = self._sync
+        if archive_id is not None and sync is not None and sync.finished:
+            self._save_cursor(archive_id)
+
+    def _save_cursor(self, archive_id: str) -> None:
+        self._cursor = archive_id
+        if self._storage is not None and self.trusted:
+            self._storage.put(META_STORE, CURSOR_KEY, archive_id)
+
+    def _insert_archived(self, page: list[ArchiveMessage]) -> None:
+        """Put a page of archived messages into their conversations, in time
+        order, skipping what is already there (live, offline copy, stored)."""
+        own = self.own_jid or ""
+        now = self.platform.now()
+        missed = self._sync is not None and self._sync.missed
+        changed: dict[str, list[Message]] = {}
+        for event in page:
+            chat = event.message
+            if not chat.body:
+                continue
+            outgoing = event.direction == "out"
+            if outgoing:
+                if chat.to_jid is None:
+                    continue
+                bare, sender = str(chat.to_jid.bare), own
+            else:
+                bare = sender = str(chat.from_jid.bare)
+            if not bare or bare == own:
+                continue  # a note to self: not a 1:1 conversation
+            conversation = self._conversation(bare)
+            known = conversation.find_same(event.archive_id, sender, chat.id)
+            if known is not None:
+                if known.archive_id is None:
+                    known.archive_id = event.archive_id
+                    self._store_conversation(conversation)
+                continue
+            stamp = event.stamp if event.stamp is not None else now
+            message = Message(
+                chat.id, bare, sender, chat.body, outgoing, stamp,
+                "server" if outgoing else "received", event.archive_id,
+            )
+            conversation.insert(message)
+            if not outgoing and self.active != bare and missed:
+                conversation.unread += 1
+            changed.setdefault(bare, []).append(message)
+        # Only the new ones: when they aren't the conversation's last messages
+        # (inserted by time), the UI sees that and draws the whole chat again.
+        for bare, messages in changed.items():
+            self._store_conversation(self._conversation(bare))
+            self._emit("messages", bare, messages)
 
     def _on_acked(self, event: Acked) -> None:
         """XEP-0198: the server has these messages: "sent" → "server"."""
@@ -640,9 +838,21 @@ class ChatApp:
         self._storage = storage
         self._storage_key = key
         self._history_loaded = not trusted  # an untrusted (memory) store starts empty
+        self._cursor = None
+        self._cursor_loaded = not trusted
+        self._sync = None
         if trusted:
+            storage.get(META_STORE, CURSOR_KEY, lambda value: self._loaded_cursor(storage, value))
             storage.all(ROSTER_STORE, lambda result: self._loaded_roster(storage, result))
             storage.all(MESSAGES_STORE, lambda result: self._loaded_messages(storage, result))
+
+    def _loaded_cursor(self, storage: Storage, value: object) -> None:
+        if storage is not self._storage:
+            return
+        if isinstance(value, str) and value and self._cursor is None:
+            self._cursor = value
+        self._cursor_loaded = True
+        self._maybe_sync()
 
     def _loaded_roster(self, storage: Storage, result: object) -> None:
         if storage is not self._storage or self._roster_from_server:
@@ -675,6 +885,7 @@ class ChatApp:
         self._history_loaded = True
         if self._dirty and self._store_timer is None:
             self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
+        self._maybe_sync()
 
     def _conversation(self, bare: str) -> Conversation:
         conversation = self.conversations.get(bare)

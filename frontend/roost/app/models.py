@@ -106,9 +106,12 @@ class Contact:
 
 class Message:
     """One message of a conversation. `state`: sent/server/failed (outgoing;
-    "server": the server acknowledged it, XEP-0198) or received."""
+    "server": the server acknowledged it, XEP-0198) or received. `archive_id`:
+    its id in our own archive (XEP-0313/0359, trusted), when known."""
 
-    __slots__ = ("body", "conversation", "id", "outgoing", "sender", "stamp", "state")
+    __slots__ = (
+        "archive_id", "body", "conversation", "id", "outgoing", "sender", "stamp", "state"
+    )
 
     def __init__(
         self,
@@ -119,8 +122,10 @@ class Message:
         outgoing: bool,
         stamp: float,
         state: str,
+        archive_id: str | None = None,
     ) -> None:
         self.id = id
+        self.archive_id = archive_id
         self.conversation = conversation
         self.sender = sender
         self.body = body
@@ -132,7 +137,7 @@ class Message:
         return f"Message({self.sender!r}, {self.body!r}, {self.state!r})"
 
     def to_store(self) -> dict[str, object]:
-        return {
+        value: dict[str, object] = {
             "id": self.id,
             "sender": self.sender,
             "body": self.body,
@@ -140,6 +145,9 @@ class Message:
             "stamp": self.stamp,
             "state": self.state,
         }
+        if self.archive_id is not None:
+            value["archive_id"] = self.archive_id
+        return value
 
     @classmethod
     def from_store(cls, conversation: str, value: dict[str, object]) -> Message:
@@ -152,6 +160,7 @@ class Message:
             bool(value.get("outgoing")),
             float(stamp) if isinstance(stamp, (int, float)) else 0.0,
             str(value.get("state") or "received"),
+            _opt_str(value.get("archive_id")),
         )
 
 
@@ -170,6 +179,29 @@ class Conversation:
             if message.id == message_id:
                 return message
         return None
+
+    def find_same(
+        self, archive_id: str | None, sender: str, message_id: str | None
+    ) -> Message | None:
+        """The message already here that is this one, or None (XEP-0359 order:
+        the archive id decides when both have one; else the same sender's id)."""
+        for message in reversed(self.messages):
+            if archive_id is not None and message.archive_id is not None:
+                if message.archive_id == archive_id:
+                    return message
+                continue  # two archive ids: two messages
+            if message_id is not None and message.id == message_id and message.sender == sender:
+                return message
+        return None
+
+    def insert(self, message: Message) -> bool:
+        """Insert in stamp order (after equal stamps); True when it went last."""
+        messages = self.messages
+        i = len(messages)
+        while i and messages[i - 1].stamp > message.stamp:
+            i -= 1
+        messages.insert(i, message)
+        return i == len(messages) - 1
 
     def to_store(self) -> dict[str, object]:
         return {"jid": self.jid, "messages": [m.to_store() for m in self.messages]}

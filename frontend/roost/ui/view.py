@@ -89,6 +89,14 @@ class ChatView:
         self.main_retry.textContent = "Retry"
         self.main_retry.hidden = True
         logout.parentNode.insertBefore(self.main_retry, logout)
+        # Archive catch-up after login (ChatApp "sync" events), announced politely.
+        self.sync_state = document.createElement("span")
+        self.sync_state.id = "sync-state"
+        self.sync_state.className = "conn-state"
+        self.sync_state.setAttribute("role", "status")
+        self.sync_state.setAttribute("aria-live", "polite")
+        self.sync_state.hidden = True
+        logout.parentNode.insertBefore(self.sync_state, self.main_retry)
         self.active: str | None = None
         self.screen = "login"
         # Rendering is coalesced per task: app events only record what changed
@@ -120,6 +128,7 @@ class ChatView:
             ("message", self.on_message),
             ("request", self.on_request),
             ("notice", self.on_notice),
+            ("sync", self.on_sync),
         ):
             app.on(name, _logged(name, handler))
 
@@ -256,6 +265,20 @@ class ChatView:
     def on_request(self, *_args: object) -> None:
         """A request arrived or was withdrawn: `app.requests` says which are left."""
         self._render_requests()
+
+    def on_sync(self, done: int, total: int | None = None, finished: bool = True) -> None:
+        """Archive catch-up progress: "Catching up… 120 of 300", hidden when done."""
+        if finished:
+            self.sync_state.textContent = ""
+            self.sync_state.hidden = True
+            return
+        text = "Catching up…"
+        if total:
+            text += f" {done} of {total}"
+        elif done:
+            text += f" {done}"
+        self.sync_state.textContent = text
+        self.sync_state.hidden = False
 
     def on_notice(self, text: str) -> None:
         self._notice(text)

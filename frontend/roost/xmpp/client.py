@@ -18,14 +18,25 @@ enabled. Every incoming message with a carbon wrapper goes through
 `xep_0280.unwrap_carbon` first (whether or not we enabled them): a forged
 one (not from our own bare JID) is dropped and reported (`Dropped`), never
 shown as the message it wraps.
+
+Archive (XEP-0313, `query_archive`): queries go to our own archive (no
+`to`); each `queryid` we sent is remembered until its `<fin/>` (or error),
+and a result is accepted only for such a `queryid` and from our own bare
+JID or no `from` (SECURITY.md); anything else is `Dropped`, never shown.
+A live message's `<stanza-id/>` is trusted only when `by` is our own bare
+JID (`ChatMessage.archive_id`).
 """
 
 from __future__ import annotations
 
 from roost.xmpp import ns
 from roost.xmpp.element import Element
-from roost.xmpp.errors import ForgedStanza, JidError, XmppError
+from roost.xmpp.errors import ForgedStanza, JidError, ProtocolError, XmppError
 from roost.xmpp.events import (
+    ArchiveDone,
+    ArchiveFailed,
+    ArchiveGap,
+    ArchiveMessage,
     ChatMessage,
     ChatReceived,
     ChatSent,
@@ -87,6 +98,7 @@ class XmppClient:
     """One XMPP session: login, roster, presence, chat. See the module docstring."""
 
     __slots__ = (
+        "_archive_queries",
         "_carbons",
         "_online",
         "_pending",
@@ -142,6 +154,8 @@ class XmppClient:
         self._online = False
         self._carbons = carbons
         self.carbons_enabled = False
+        # queryid → our own bare JID, for each archive query without its <fin/> yet
+        self._archive_queries: dict[str, JID] = {}
         # id → (addressee or None for our own account, handler of the response)
         self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
         # message id → bare JID it was sent to (oldest first, MAX_SENT_IDS at most)
@@ -213,6 +227,7 @@ class XmppClient:
         if stream.state == CLOSED:
             self._online = False
             self._pending.clear()
+            self._archive_queries.clear()
         return events
 
     def provide_salted_password(self, salted: bytes) -> list[Record]:
@@ -294,6 +309,49 @@ class XmppClient:
         if len(sent) > MAX_SENT_IDS:
             del sent[next(iter(sent))]
         return msg_id
+
+    def query_archive(
+        self,
+        after_id: str | None = None,
+        start: float | None = None,
+        before_last: bool = False,
+        max: int = 100,
+        before_id: str | None = None,
+    ) -> str:
+        """Query our own archive (XEP-0313); returns the query id.
+
+        `after_id`: the page after that archive id (catching up, forward);
+        `start`: from that time (epoch seconds); `before_last=True`: the last
+        page; `before_id`: the page before that id (paging back). Results
+        arrive as `ArchiveMessage`, then `ArchiveDone` (or `ArchiveGap` when
+        `after_id`/`before_id` is no longer in the archive, `ArchiveFailed`).
+        """
+        from roost.xmpp.xeps import xep_0313
+
+        if before_last and before_id is None:
+            before_id = ""
+        query_id = self._stream.new_id()
+        iq_id = self._stream.new_id()
+        iq = xep_0313.build_query(
+            iq_id, query_id, start=start, after_id=after_id, before_id=before_id, max=max
+        )
+        self._send(iq)
+        self._archive_queries[query_id] = self.jid.bare
+
+        def on_fin(response: Element) -> list[Record]:
+            self._archive_queries.pop(query_id, None)
+            if xep_0313.is_item_not_found(response):
+                return [ArchiveGap(query_id)]
+            if response.get("type") == "error":
+                return [ArchiveFailed(query_id, stanza_error(response))]
+            try:
+                fin = xep_0313.parse_fin(response)
+            except ProtocolError as exc:
+                return [ArchiveFailed(query_id, exc)]
+            return [ArchiveDone(query_id, fin.complete, fin.last, fin.count, fin.first)]
+
+        self._pending[iq_id] = (None, on_fin)
+        return query_id
 
     def send_presence(
         self, show: str | None = None, status: str | None = None, available: bool = True
@@ -489,13 +547,44 @@ class XmppClient:
 
     def _on_message(self, message: Element) -> list[Record]:
         for child in message.children:
+            if child.ns == ns.MAM and child.name == "result":
+                return self._on_archive_result(message)
+        for child in message.children:
             if child.ns == ns.CARBONS:
                 return self._on_carbon(message)
         msg_type = message.get("type") or "normal"
         if msg_type == "error":
             return self._on_message_error(message)
         chat = self._chat_message(message)
+        if chat is not None and message.find("stanza-id", ns.SID) is not None:
+            from roost.xmpp.xeps import xep_0359
+
+            chat.archive_id = xep_0359.trusted_stanza_id(message, (self.jid.bare,))
         return [] if chat is None else [ChatReceived(chat)]
+
+    def _on_archive_result(self, message: Element) -> list[Record]:
+        """A XEP-0313 result (SECURITY.md: only for our queryid, from our account)."""
+        from roost.xmpp.xeps import xep_0313
+
+        own = self.jid.bare
+        try:
+            archived = xep_0313.parse_result(message, self._archive_queries, own)
+        except ForgedStanza as exc:
+            return [Dropped(f"forged archive result: {exc}")]
+        except ProtocolError as exc:
+            return [Dropped(f"bad archive result: {exc}")]
+        if archived is None:
+            return []
+        chat = self._chat_message(archived.message)
+        if chat is None:
+            return []  # chat states, receipts, groupchat: nothing to show
+        chat.archive_id = archived.archive_id
+        if archived.stamp is not None:
+            chat.stamp = archived.stamp
+        direction = "out" if chat.from_jid.bare == own else "in"
+        return [
+            ArchiveMessage(archived.query_id, archived.archive_id, chat.stamp, chat, direction)
+        ]
 
     def _chat_message(self, message: Element) -> ChatMessage | None:
         """The `ChatMessage` of a chat/normal message with a body, else None."""

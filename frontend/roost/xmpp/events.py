@@ -63,10 +63,13 @@ class ChatMessage(Record):
     """A received chat/normal message with a body.
 
     `stamp` is seconds since the epoch from a XEP-0203 `<delay/>`, or None when
-    the message was not delayed (the receiver's clock applies).
+    the message was not delayed (the receiver's clock applies). `archive_id`:
+    the XEP-0359 stanza-id our own account's archive gave it (only when set
+    `by` our own bare JID: trusted), or the XEP-0313 result id of an archived
+    message; None otherwise. Deduplicate on it first.
     """
 
-    __slots__ = ("body", "from_jid", "id", "stamp", "thread", "to_jid", "type")
+    __slots__ = ("archive_id", "body", "from_jid", "id", "stamp", "thread", "to_jid", "type")
 
     def __init__(
         self,
@@ -77,8 +80,10 @@ class ChatMessage(Record):
         type: str = "normal",
         thread: str | None = None,
         stamp: float | None = None,
+        archive_id: str | None = None,
     ) -> None:
         self.id = id
+        self.archive_id = archive_id
         self.from_jid = from_jid
         self.to_jid = to_jid
         self.body = body
@@ -218,6 +223,77 @@ class Closed(Record):
     __slots__ = ("error",)
 
     def __init__(self, error: XmppError | None = None) -> None:
+        self.error = error
+
+
+# -- XEP-0313 message archive ---------------------------------------------------
+
+
+class ArchiveMessage(Record):
+    """One message of our own archive, answering `XmppClient.query_archive()`.
+
+    `archive_id`: the archive's id (also `message.archive_id`); `stamp`: when
+    the archive got it (epoch seconds, None when it didn't say); `direction`:
+    "out" when the archived message is from our own account, else "in".
+    """
+
+    __slots__ = ("archive_id", "direction", "message", "query_id", "stamp")
+
+    def __init__(
+        self,
+        query_id: str,
+        archive_id: str,
+        stamp: float | None,
+        message: ChatMessage,
+        direction: str,
+    ) -> None:
+        self.query_id = query_id
+        self.archive_id = archive_id
+        self.stamp = stamp
+        self.message = message
+        self.direction = direction
+
+
+class ArchiveDone(Record):
+    """The page of query `query_id` is complete (its `<fin/>`): `complete`
+    (nothing more in the paging direction), `last` / `first` archive ids of
+    the page (None when empty), `count` (the total the archive reported, or
+    None)."""
+
+    __slots__ = ("complete", "count", "first", "last", "query_id")
+
+    def __init__(
+        self,
+        query_id: str,
+        complete: bool,
+        last: str | None = None,
+        count: int | None = None,
+        first: str | None = None,
+    ) -> None:
+        self.query_id = query_id
+        self.complete = complete
+        self.last = last
+        self.count = count
+        self.first = first
+
+
+class ArchiveGap(Record):
+    """The id query `query_id` paged from is no longer in the archive
+    (`item-not-found`): what came between is lost to this client."""
+
+    __slots__ = ("query_id",)
+
+    def __init__(self, query_id: str) -> None:
+        self.query_id = query_id
+
+
+class ArchiveFailed(Record):
+    """Query `query_id` failed otherwise (e.g. no archive on this server)."""
+
+    __slots__ = ("error", "query_id")
+
+    def __init__(self, query_id: str, error: XmppError) -> None:
+        self.query_id = query_id
         self.error = error
 
 

@@ -16,3 +16,4 @@ DELAY = "urn:xmpp:delay"  # XEP-0203
 SID = "urn:xmpp:sid:0"  # XEP-0359
 DISCO_INFO = "http://jabber.org/protocol/disco#info"  # XEP-0030
 CARBONS = "urn:xmpp:carbons:2"  # XEP-0280 (xeps/xep_0280.NS)
+MAM = "urn:xmpp:mam:2"  # XEP-0313 (xeps/xep_0313.NS)
