@@ -323,8 +323,9 @@ def test_connection_lost_then_retry() -> None:
     server, platform, app, rec = logged_in()
     server.presences = ['<presence xmlns="jabber:client" from="bob@example.org/phone"/>']
     platform.connections[0].drop()
-    platform.run()
-    assert rec.states()[-1] == ("error", "The connection to the server was lost. Try again.")
+    platform.run(timers=False)  # before the automatic attempt: Retry goes at once
+    assert rec.states()[-1] == ("reconnecting", "Reconnecting…")
+    assert app.can_retry and isinstance(app.last_error, NetworkError)
     app.retry()
     platform.run()
     assert app.state == "online" and len(platform.connections) == 2
@@ -527,9 +528,13 @@ def test_can_retry_after_stream_errors_that_say_try_again(stanza: str, retry: bo
     server.send(
         f'<stream:error xmlns:stream="http://etherx.jabber.org/streams">{stanza}</stream:error>'
     )
-    platform.run()
-    assert app.state == "error" and isinstance(app.last_error, StreamError)
+    platform.run(timers=False)
+    # What says "try again" is tried again on its own; the rest waits for a person.
+    assert app.state == ("reconnecting" if retry else "error")
+    assert isinstance(app.last_error, StreamError)
     assert app.can_retry is retry
+    platform.run()
+    assert app.state == ("online" if retry else "error")
 
 
 def test_cannot_retry_a_wrong_password() -> None:
@@ -557,8 +562,8 @@ def test_retry_after_a_drop_keeps_history_in_memory() -> None:
     )
     platform.run()
     platform.connections[0].drop()
-    platform.run()
-    assert app.state == "error" and app.can_retry
+    platform.run(timers=False)
+    assert app.state == "reconnecting" and app.can_retry
     conversation = app.conversations["bob@example.org"]
     app.retry()
     platform.run()
@@ -859,3 +864,193 @@ def test_untrusted_session_keeps_the_cursor_only_in_memory() -> None:
     queries = [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
     assert "<after>A1</after>" in queries[-1].to_xml()
     assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1"]
+
+
+# -- automatic reconnect and the outbox ------------------------------------------
+
+
+def fire_next_timer(platform: FakePlatform) -> float:
+    """Move the clock to the earliest timer, run it and what it queues; its delay."""
+    handle = min(platform.timers, key=lambda h: (platform.timers[h][0], h))
+    due, fn = platform.timers.pop(handle)
+    delay = due - platform.clock
+    platform.clock = max(platform.clock, due)
+    fn()
+    platform.run(timers=False)
+    return delay
+
+
+def reconnect_timers(platform: FakePlatform) -> list[float]:
+    return sorted(due - platform.clock for due, _ in platform.timers.values())
+
+
+def test_reconnect_backoff_grows_with_jitter_up_to_the_cap() -> None:
+    from roost.app.chat import RECONNECT_MAX
+
+    server, platform, app, rec = logged_in()
+    platform.server = None  # the server is gone
+    platform.connections[0].drop()
+    platform.run(timers=False)
+    assert app.state == "reconnecting" and rec.states()[-1] == ("reconnecting", "Reconnecting…")
+    delays = []
+    for _ in range(10):
+        assert len(platform.timers) == 1
+        delays.append(fire_next_timer(platform))
+        assert app.state == "reconnecting"  # each failed attempt stays there
+    for n, delay in enumerate(delays):
+        base = min(RECONNECT_MAX, 2.0**n)
+        assert 0.7 * base <= delay <= min(RECONNECT_MAX, 1.3 * base), (n, delays)
+    assert len(set(delays[6:])) > 1  # jittered even at the cap
+    assert len(platform.connections) == 11
+    # Many delays spread over the whole ±30 % band, never past the cap.
+    many = [app.reconnect_delay(n) for n in range(12) for _ in range(40)]
+    assert max(many) <= RECONNECT_MAX
+    firsts = [app.reconnect_delay(0) for _ in range(200)]
+    assert min(firsts) < 0.75 and max(firsts) > 1.25
+    # The server is back: the next attempt gets in; the count starts again.
+    platform.server = server
+    fire_next_timer(platform)
+    assert app.state == "online" and platform.timers == {}
+    assert len(app.contacts) == 2
+    platform.connections[-1].drop()
+    platform.run(timers=False)
+    [delay] = reconnect_timers(platform)
+    assert 0.7 <= delay <= 1.3
+
+
+def test_no_automatic_reconnect_after_conflict_auth_error_or_logout() -> None:
+    server, platform, app, _rec = logged_in()
+    server.send(
+        '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
+        '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
+    )
+    platform.run(timers=False)
+    assert app.state == "error" and platform.timers == {} and not app.can_retry
+
+    # The password changed while the connection was down: no more attempts.
+    server, platform, app, _rec = logged_in()
+    platform.connections[0].drop()
+    server.users["alice"] = "changed elsewhere"
+    platform.run(timers=False)
+    assert app.state == "reconnecting"
+    fire_next_timer(platform)
+    assert app.state == "error" and isinstance(app.last_error, AuthError)
+    assert platform.timers == {} and not app.can_retry
+    assert app.send_message("bob@example.org", "still queued") is not None  # kept for Retry
+
+    # Logout during reconnecting stops it; a late close changes nothing.
+    server, platform, app, _rec = logged_in()
+    old = platform.connections[0]
+    old.drop()
+    platform.run(timers=False)
+    assert platform.timers
+    app.logout()
+    assert platform.timers == {} and app.state == "offline"
+    old.on_close(NetworkError(True))
+    platform.run()
+    assert app.state == "offline" and len(platform.connections) == 1
+    # Never online: an unreachable server is an error with Retry, no automatic attempts.
+    app2 = ChatApp(FakePlatform(None))
+    app2.login("alice", "x", False)
+    app2.platform.run(timers=False)  # type: ignore[attr-defined]
+    assert app2.state == "error" and app2.platform.timers == {}  # type: ignore[attr-defined]
+
+
+def test_outbox_keeps_order_and_sends_once_with_the_same_ids() -> None:
+    server = FakeServer({"alice": "s3cret"}, ROSTER, sm=True)
+    platform = FakePlatform(server)
+    app = ChatApp(platform)
+    rec = Recorder(app)
+    app.login("alice", "s3cret")
+    platform.run()
+    platform.server = None
+    platform.connections[0].drop()
+    platform.run(timers=False)
+    assert app.state == "reconnecting"
+    texts = [("bob@example.org", "one"), ("carol@example.org", "two"), ("bob@example.org", "3")]
+    queued = [app.send_message(to, text) for to, text in texts]
+    assert all(m is not None and m.state == "queued" for m in queued)
+    ids = [m.id for m in queued if m is not None]
+    assert len(set(ids)) == 3 and all(ids)
+    assert ("notice", "You're not connected right now.") not in rec.events
+    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["one", "3"]
+    fire_next_timer(platform)  # still unreachable: still waiting
+    assert all(m is not None and m.state == "queued" for m in queued)
+    assert server.stanzas("message") == []
+    platform.server = server
+    fire_next_timer(platform)
+    assert app.state == "online"
+    sent = server.stanzas("message")
+    assert [(e.get("id"), e.get("to"), e.find_text("body")) for e in sent] == [
+        (ids[0], "bob@example.org", "one"),
+        (ids[1], "carol@example.org", "two"),
+        (ids[2], "bob@example.org", "3"),
+    ]
+    platform.run()
+    assert [m.state for m in queued if m is not None] == ["server"] * 3
+    # Sent while online now goes straight out; a later reconnect sends nothing again.
+    now = app.send_message("bob@example.org", "four")
+    assert now is not None and now.state == "sent"
+    platform.run()
+    server.connection.drop()  # type: ignore[union-attr]
+    platform.run(timers=False)
+    app.retry()  # the manual Retry while reconnecting, then the timer: no double send
+    platform.run()
+    assert app.state == "online"
+    assert [e.find_text("body") for e in server.stanzas("message")] == ["one", "two", "3", "four"]
+    bob = app.conversations["bob@example.org"].messages
+    assert [m.body for m in bob] == ["one", "3", "four"]
+
+
+def test_archive_catch_up_does_not_show_outbox_messages_twice() -> None:
+    server, platform, app, _rec = logged_in()
+    platform.connections[0].drop()
+    platform.run(timers=False)
+    message = app.send_message("bob@example.org", "from the outbox")
+    assert message is not None and message.state == "queued"
+    server.archive = [(
+        "A9", platform.clock,
+        f'<message xmlns="jabber:client" type="chat" id="{message.id}" '
+        'from="alice@example.org/roost-x" to="bob@example.org"><body>from the outbox</body>'
+        "</message>",
+    )]
+    platform.run()
+    assert app.state == "online"
+    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["from the outbox"]
+    assert message.archive_id == "A9"
+
+
+def test_outbox_survives_a_reload_on_a_trusted_device() -> None:
+    server, platform, app, _rec = logged_in(trusted=True)
+    app.send_message("bob@example.org", "before")
+    platform.run()
+    platform.server = None
+    platform.connections[0].drop()
+    platform.run(timers=False)
+    first = app.send_message("bob@example.org", "queued 1")
+    second = app.send_message("bob@example.org", "queued 2")
+    assert first is not None and second is not None
+    app.flush_storage()  # the page hides: batched writes go out
+    stored = platform.databases["alice@example.org"].data["messages"]["bob@example.org"]
+    assert [m["state"] for m in stored["messages"]] == ["sent", "queued", "queued"]
+    # The tab is reloaded: the old page (and its timers) are gone.
+    platform.timers.clear()
+    platform.server = server
+    before = len(server.stanzas("message"))
+    app2 = ChatApp(platform)
+    app2.login("alice", "s3cret", True)
+    platform.run()
+    assert app2.state == "online"
+    sent = server.stanzas("message")[before:]
+    assert [(e.get("id"), e.find_text("body")) for e in sent] == [
+        (first.id, "queued 1"), (second.id, "queued 2")
+    ]
+    messages = app2.conversations["bob@example.org"].messages
+    assert [(m.body, m.state) for m in messages] == [
+        ("before", "sent"), ("queued 1", "sent"), ("queued 2", "sent")
+    ]
+    stored = platform.databases["alice@example.org"].data["messages"]["bob@example.org"]
+    assert [m["state"] for m in stored["messages"]] == ["sent", "sent", "sent"]
+    # Logged out before it was ever online: nothing is queued, as before.
+    app2.logout()
+    assert app2.send_message("bob@example.org", "x") is None

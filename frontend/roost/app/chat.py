@@ -55,6 +55,19 @@ OFFLINE = "offline"
 CONNECTING = "connecting"
 ONLINE = "online"
 ERROR = "error"
+# A session that was online lost its connection and is being re-established
+# on its own (backoff below); contacts, conversations and the outbox stay.
+RECONNECTING = "reconnecting"
+RECONNECTING_MESSAGE = "Reconnecting…"
+# Automatic reconnect: RECONNECT_FIRST · 2^n seconds, at most RECONNECT_MAX,
+# each delay spread by ±RECONNECT_JITTER (so many clients don't return at once;
+# the result is still capped at RECONNECT_MAX).
+RECONNECT_FIRST = 1.0
+RECONNECT_MAX = 60.0
+RECONNECT_JITTER = 0.3
+# An outgoing message written while not connected: sent, in order and under
+# its id, once the connection is back (Message.state).
+QUEUED = "queued"
 
 ROSTER_STORE = "roster"
 MESSAGES_STORE = "messages"
@@ -132,6 +145,7 @@ class ChatApp:
 
     __slots__ = (
         "_address",
+        "_attempts",
         "_awaiting_ack",
         "_client",
         "_conn",
@@ -143,7 +157,10 @@ class ChatApp:
         "_generation",
         "_history_loaded",
         "_opened",
+        "_outbox",
         "_password",
+        "_reconnect_timer",
+        "_resumable",
         "_roster_from_server",
         "_storage",
         "_storage_key",
@@ -200,6 +217,13 @@ class ChatApp:
         self._cursor: str | None = None
         self._cursor_loaded = True
         self._sync: _Sync | None = None
+        # Automatic reconnect: True once this session was online (until logout
+        # or another account); the pending attempt's timer; failed attempts.
+        self._resumable = False
+        self._reconnect_timer: object = None
+        self._attempts = 0
+        # Outgoing messages (state QUEUED) waiting for a connection, oldest first.
+        self._outbox: list[Message] = []
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -216,7 +240,7 @@ class ChatApp:
     def _set_state(self, state: str, message: str = "") -> None:
         self.state = state
         self.message = message
-        if state != ERROR:
+        if state not in (ERROR, RECONNECTING):
             self.last_error = None
         self._emit("state", state, message)
 
@@ -232,6 +256,8 @@ class ChatApp:
         """True when `retry()` may help: a network problem, or a server error that
         says "try again" (not a wrong password or a refusal)."""
         error = self.last_error
+        if self.state == RECONNECTING and self._password is not None:
+            return True  # Retry connects at once instead of waiting for the timer
         if self.state != ERROR or self._password is None or error is None:
             return False
         if isinstance(error, NetworkError):
@@ -274,6 +300,7 @@ class ChatApp:
             client.close()
             self._flush()
         self._drop_connection()
+        self._resumable = False
         self.flush_storage()
         self._address = None
         self._password = None
@@ -309,7 +336,10 @@ class ChatApp:
             jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
             sm_resume=False, carbons=True,
         )
-        self._set_state(CONNECTING)
+        if self._resumable:  # back to a session that was online: keep saying so
+            self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+        else:
+            self._set_state(CONNECTING)
         self._deadline = self.platform.call_later(
             LOGIN_TIMEOUT, lambda: self._login_timed_out(generation)
         )
@@ -334,7 +364,7 @@ class ChatApp:
 
     def _login_timed_out(self, generation: int) -> None:
         self._deadline = None
-        if generation == self._generation and self.state == CONNECTING:
+        if generation == self._generation and self.state in (CONNECTING, RECONNECTING):
             self._fail(LoginTimeout(LOGIN_TIMEOUT))
 
     def _cancel_deadline(self) -> None:
@@ -346,6 +376,7 @@ class ChatApp:
         """Forget the current socket and client; ignore anything they still say."""
         self._generation += 1
         self._cancel_deadline()
+        self._cancel_reconnect()
         conn = self._conn
         self._conn = None
         self._client = None
@@ -377,7 +408,53 @@ class ChatApp:
             client.close()
             self._flush()
         self._drop_connection()
-        self._set_error(error)
+        self._lost(error)
+
+    def _lost(self, error: RoostError) -> None:
+        """The connection ended because of `error`: reconnect on our own when
+        the session was online and trying again may help, else show the error."""
+        if not self._resumable or self._password is None or self._address is None:
+            self._set_error(error)
+            return
+        if isinstance(error, NetworkError):
+            retryable = True
+        elif isinstance(error, StreamError):
+            retryable = error.retryable  # never after `conflict` (signed in elsewhere)
+        else:
+            retryable = False  # auth errors, protocol errors: a person decides
+        if not retryable:
+            self._set_error(error)
+            return
+        self.last_error = error
+        delay = self.reconnect_delay(self._attempts)
+        self._attempts += 1
+        self._reconnect_timer = self.platform.call_later(delay, self._reconnect)
+        if self.state != RECONNECTING:
+            self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+
+    def reconnect_delay(self, attempt: int) -> float:
+        """Seconds before automatic attempt `attempt` (0 first): exponential,
+        capped, ±RECONNECT_JITTER from the platform's randomness."""
+        base = min(RECONNECT_MAX, RECONNECT_FIRST * 2.0 ** min(attempt, 30))
+        spread = int.from_bytes(self.platform.random_bytes(2), "big") / 65535.0  # 0…1
+        delay = base * (1.0 - RECONNECT_JITTER + 2.0 * RECONNECT_JITTER * spread)
+        return min(RECONNECT_MAX, delay)
+
+    def _reconnect(self) -> None:
+        self._reconnect_timer = None
+        url = self.platform.config.get("websocket_url")
+        address, password = self._address, self._password
+        if self.state != RECONNECTING or address is None or password is None:
+            return
+        if not isinstance(url, str) or not url:
+            return
+        self._drop_connection()
+        self._connect(url, address, password)
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect_timer is not None:
+            self.platform.cancel(self._reconnect_timer)
+            self._reconnect_timer = None
 
     def _on_frame(self, text: str) -> None:
         client = self._client
@@ -397,7 +474,7 @@ class ChatApp:
         opened = self._opened
         self._conn = None  # already closed: don't close it again
         self._drop_connection()
-        self._set_error(error or NetworkError(opened))
+        self._lost(error or NetworkError(opened))
 
     # -- XMPP events --------------------------------------------------------------
     def _handle(self, events: list[Record]) -> None:
@@ -424,7 +501,10 @@ class ChatApp:
                 self._cancel_deadline()
                 self.own_jid = str(event.jid.bare)
                 self._sync = _Sync()  # waits for the roster (and stored data)
+                self._resumable = True
+                self._attempts = 0
                 self._set_state(ONLINE)
+                self._send_outbox()
             elif isinstance(event, RosterLoaded):
                 self._on_roster(event)
             elif isinstance(event, RosterChanged):
@@ -446,7 +526,7 @@ class ChatApp:
         self._drop_connection()
         # Our own close goes through logout(), which has already dropped the
         # client, so any Closed seen here was the server's doing.
-        self._set_error(event.error or NetworkError(True, "server closed the stream"))
+        self._lost(event.error or NetworkError(True, "server closed the stream"))
 
     def _on_subscription_changed(self, event: SubscriptionChanged) -> None:
         bare = str(event.jid)
@@ -757,28 +837,64 @@ class ChatApp:
         if not text.strip():
             return None
         jid = self._bare(bare_jid)
-        client = self._online_client()
-        if jid is None or client is None:
+        if jid is None:
+            return None
+        client = self._client
+        online = client is not None and client.online
+        if not online and not self._resumable:
+            self._emit("notice", "You're not connected right now.")
             return None
         # What is shown here is what the other side gets (see clean_text).
         text = clean_text(text)
-        message_id = client.send_chat(jid, text)
-        # XEP-0198: ask at once, so "received by the server" shows promptly.
-        client.request_ack()
-        self._flush()
         bare = str(jid)
-        awaiting = self._awaiting_ack
-        awaiting[message_id] = bare
-        if len(awaiting) > MAX_AWAITING_ACK:  # a server that never acks
-            del awaiting[next(iter(awaiting))]
-        message = Message(
-            message_id, bare, self.own_jid or "", text, True, self.platform.now(), "sent"
-        )
+        sender = self.own_jid or str(self._address or "")
+        if client is not None and online and not self._outbox:
+            message_id = client.send_chat(jid, text)
+            # XEP-0198: ask at once, so "received by the server" shows promptly.
+            client.request_ack()
+            self._flush()
+            self._await_ack(message_id, bare)
+            message = Message(message_id, bare, sender, text, True, self.platform.now(), "sent")
+        else:
+            # Not connected (or older ones still waiting): queue it, in order,
+            # under an id of its own that it keeps when it goes out.
+            message_id = "q-" + self.platform.random_bytes(12).hex()
+            message = Message(message_id, bare, sender, text, True, self.platform.now(), QUEUED)
+            self._outbox.append(message)
         conversation = self._conversation(bare)
         conversation.messages.append(message)
         self._store_conversation(conversation)
         self._emit("messages", bare, [message])
+        if online and self._outbox:
+            self._send_outbox()
         return message
+
+    def _await_ack(self, message_id: str, bare: str) -> None:
+        awaiting = self._awaiting_ack
+        awaiting[message_id] = bare
+        if len(awaiting) > MAX_AWAITING_ACK:  # a server that never acks
+            del awaiting[next(iter(awaiting))]
+
+    def _send_outbox(self) -> None:
+        """Send the queued messages, oldest first, each once, under its own id."""
+        client = self._client
+        if client is None or not client.online or not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, []
+        sent = False
+        for message in outbox:
+            if message.state != QUEUED or message.id is None:
+                continue  # never twice (a state that changed meanwhile)
+            message.state = "sent"
+            client.send_chat(message.conversation, message.body, id=message.id)
+            self._await_ack(message.id, message.conversation)
+            sent = True
+            conversation = self._conversation(message.conversation)
+            self._store_conversation(conversation)
+            self._emit("message", conversation.jid, message)
+        if sent:
+            client.request_ack()
+        self._flush()
 
     def open_chat(self, bare_jid: str) -> Conversation:
         """Make `bare_jid` the active conversation and mark it read."""
@@ -825,6 +941,7 @@ class ChatApp:
         self.requests = {}
         self.own_jid = None
         self.active = None
+        self._outbox = []
 
     def _use_storage(self, account: str, trusted: bool) -> None:
         key = (account, trusted)
@@ -834,6 +951,7 @@ class ChatApp:
         if self._storage is not None and self._storage_key and not self._storage_key[1]:
             self._storage.destroy()  # switching away from an untrusted session
         self._reset_data()
+        self._resumable = False
         storage = self.platform.open_storage(account, trusted)
         self._storage = storage
         self._storage_key = key
@@ -866,6 +984,7 @@ class ChatApp:
     def _loaded_messages(self, storage: Storage, result: object) -> None:
         if storage is not self._storage:
             return
+        queued: list[Message] = []
         for value in _values(result):
             bare = value.get("jid")
             stored = value.get("messages")
@@ -881,10 +1000,16 @@ class ChatApp:
             if history:
                 conversation.messages[:0] = history
                 self._emit("messages", bare, history)
+                # Written while offline before a reload: they go out on this login.
+                queued.extend(m for m in history if m.outgoing and m.state == QUEUED)
         # Conversations changed while loading now hold history + new: write them.
         self._history_loaded = True
         if self._dirty and self._store_timer is None:
             self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
+        if queued:
+            queued.sort(key=lambda m: m.stamp)
+            self._outbox[:0] = queued
+            self._send_outbox()
         self._maybe_sync()
 
     def _conversation(self, bare: str) -> Conversation:

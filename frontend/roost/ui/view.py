@@ -32,8 +32,9 @@ PRESENCE_TEXT = {
 
 
 # Outgoing message states (app/models.py Message.state) as shown; "failed"
-# keeps its own "Not delivered" text.
-STATE_TEXT = {"sent": "Sent", "server": "On server"}
+# keeps its own "Not delivered" text. "queued": written while not connected,
+# sent on its own once the connection is back.
+STATE_TEXT = {"queued": "Waiting", "sent": "Sent", "server": "On server"}
 
 
 def _el(id_: str) -> Any:
@@ -97,6 +98,15 @@ class ChatView:
         self.sync_state.setAttribute("aria-live", "polite")
         self.sync_state.hidden = True
         logout.parentNode.insertBefore(self.sync_state, self.main_retry)
+        # While ChatApp reconnects on its own: a small banner under the top bar.
+        self.reconnect_banner = document.createElement("p")
+        self.reconnect_banner.id = "reconnect-banner"
+        self.reconnect_banner.className = "reconnect-banner"
+        self.reconnect_banner.setAttribute("role", "status")
+        self.reconnect_banner.setAttribute("aria-live", "polite")
+        self.reconnect_banner.textContent = "Reconnecting…"
+        self.reconnect_banner.hidden = True
+        self.notice.parentNode.insertBefore(self.reconnect_banner, self.notice)
         self.active: str | None = None
         self.screen = "login"
         # Rendering is coalesced per task: app events only record what changed
@@ -175,8 +185,9 @@ class ChatView:
             "connecting": "Connecting…",
             "offline": "Offline",
             "error": "Disconnected",
-        }.get(state, "")
-        if state != "error":
+        }.get(state, "")  # "reconnecting": the banner says it
+        self.reconnect_banner.hidden = state != "reconnecting"
+        if state not in ("error", "reconnecting"):
             self.main_retry.hidden = True
         if state == "online":
             self.password.value = ""
@@ -192,6 +203,11 @@ class ChatView:
             self.submit.disabled = True
             if self.screen == "login":
                 self._status(text or "Connecting…")
+        elif state == "reconnecting":
+            # The session stays usable: what is written now waits in the outbox.
+            self.submit.disabled = False
+            self.notice.hidden = True
+            self.main_retry.hidden = not bool(self.app.can_retry)
         elif state == "error":
             self.submit.disabled = False
             # Retry makes sense after a network problem or a server that said
