@@ -68,6 +68,47 @@ class RoostServer:
         self.log.close()
 
 
+class PrivateServer:
+    """A Prosody and a `roost serve` of one test's own, for tests that stop or
+    restart the XMPP server or need an empty archive. Peers made with `peer()`
+    stop with it."""
+
+    def __init__(self, root: Path, dist: Path, **prosody_options: Any) -> None:
+        from tests.conftest import make_prosody
+
+        self.prosody = make_prosody(root / "prosody", **prosody_options)
+        self.roost = RoostServer(root, dist, self.prosody)
+        self.peers: list[ThreadedPeer] = []
+
+    def peer(self, user: str, resource: str, **options: Any) -> ThreadedPeer:
+        peer = ThreadedPeer(
+            f"{user}@{self.prosody.domain}/{resource}", user, self.prosody.c2s_port, **options
+        )
+        self.peers.append(peer)
+        return peer
+
+    def close(self) -> None:
+        for peer in self.peers:
+            peer.stop()
+        self.roost.stop()
+        self.prosody.stop()
+
+
+@pytest.fixture
+def private(tmp_path: Path, dist_dir: Path) -> Iterator[Callable[..., PrivateServer]]:
+    """`private(**prosody_options)` → a PrivateServer, closed after the test."""
+    made: list[PrivateServer] = []
+
+    def make(**prosody_options: Any) -> PrivateServer:
+        server = PrivateServer(tmp_path / f"private{len(made)}", dist_dir, **prosody_options)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
 @pytest.fixture(scope="session")
 def roost(tmp_path_factory: pytest.TempPathFactory, dist_dir: Path,
           prosody: ProsodyServer) -> Iterator[RoostServer]:

@@ -10,7 +10,6 @@ from playwright.sync_api import expect
 
 from backend.devserver.prosody import ProsodyServer
 from tests.browser.conftest import RoostServer
-from tests.conftest import make_prosody
 from tests.support.threaded_peer import ThreadedPeer
 
 TIMEOUT = 20_000
@@ -110,26 +109,20 @@ def test_wrong_password_then_right_one(roost: RoostServer, new_page: Any) -> Non
     assert page.errors.errors == []
 
 
-def test_server_unreachable_then_retry(
-    tmp_path: Path, dist_dir: Path, new_page: Any
-) -> None:
-    server: ProsodyServer = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    try:
-        server.stop()  # the XMPP server is down
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice")
-        expect(page.get_by_role("status")).to_contain_text(
-            re.compile("can.t reach the server", re.I), timeout=TIMEOUT
-        )
-        retry = page.get_by_role("button", name="Retry")
-        expect(retry).to_be_visible()
-        server.restart()
-        retry.click()
-        expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
-    finally:
-        roost.stop()
-        server.stop()
+def test_server_unreachable_then_retry(private: Any, new_page: Any) -> None:
+    srv = private()
+    server, roost = srv.prosody, srv.roost
+    server.stop()  # the XMPP server is down
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice")
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile("can.t reach the server", re.I), timeout=TIMEOUT
+    )
+    retry = page.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    server.restart()
+    retry.click()
+    expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
 
 
 def test_untrusted_session_leaves_nothing_behind(roost: RoostServer, new_page: Any) -> None:
@@ -235,50 +228,43 @@ def test_characters_xml_forbids_keep_the_session_alive(
 
 
 def test_connection_drop_in_chat_then_retry_keeps_the_conversation(
-    tmp_path: Path, dist_dir: Path, new_page: Any
+    private: Any, new_page: Any
 ) -> None:
     """After a drop the main screen says it is reconnecting and offers Retry; Log
     out would wipe this untrusted session."""
-    server: ProsodyServer = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    peers: list[ThreadedPeer] = []
-    try:
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice", trusted=False)
-        open_chat(page, "Bob")
-        send(page, "before the outage")
-        expect(log(page)).to_contain_text("before the outage", timeout=TIMEOUT)
+    srv = private()
+    server, roost = srv.prosody, srv.roost
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    send(page, "before the outage")
+    expect(log(page)).to_contain_text("before the outage", timeout=TIMEOUT)
 
-        server.stop()  # the XMPP server goes away under the open chat
-        notice = page.locator("#notice")
-        expect(page.locator("#reconnect-banner")).to_have_text("Reconnecting…", timeout=TIMEOUT)
-        retry = page.get_by_role("banner").get_by_role("button", name="Retry")
-        expect(retry).to_be_visible()
-        expect(log(page)).to_contain_text("before the outage")  # nothing was wiped
-        retry.click()  # the server is still down: Retry fails and stays on offer
-        expect(page.locator("#reconnect-banner")).to_be_visible()
-        expect(retry).to_be_visible(timeout=TIMEOUT)
+    server.stop()  # the XMPP server goes away under the open chat
+    notice = page.locator("#notice")
+    expect(page.locator("#reconnect-banner")).to_have_text("Reconnecting…", timeout=TIMEOUT)
+    retry = page.get_by_role("banner").get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    expect(log(page)).to_contain_text("before the outage")  # nothing was wiped
+    retry.click()  # the server is still down: Retry fails and stays on offer
+    expect(page.locator("#reconnect-banner")).to_be_visible()
+    expect(retry).to_be_visible(timeout=TIMEOUT)
 
-        server.restart()
-        peers.append(ThreadedPeer(f"bob@{server.domain}/after", "bob", server.c2s_port))
-        # Retry at once (unless the automatic attempt got there first: no race).
-        page.locator("#main-retry").evaluate("b => { if (!b.hidden) { b.click(); } }")
-        expect(retry).to_be_hidden(timeout=TIMEOUT)
-        expect(page.locator("#conn-state")).to_have_text("", timeout=TIMEOUT)  # online
-        expect(notice).to_be_hidden()
-        send(page, "after the outage")
-        bodies = set()
-        while "after the outage" not in bodies:  # an offline copy of the first may come first
-            bodies.add(peers[0].wait_message()[1])
-        messages = log(page).locator(".body")
-        expect(messages).to_have_text(["before the outage", "after the outage"])
-        assert page.locator("#chat-title").text_content() == "Bob"
-        assert page.errors.errors == []
-    finally:
-        for peer in peers:
-            peer.stop()
-        roost.stop()
-        server.stop()
+    server.restart()
+    bob_after = srv.peer("bob", "after")
+    # Retry at once (unless the automatic attempt got there first: no race).
+    page.locator("#main-retry").evaluate("b => { if (!b.hidden) { b.click(); } }")
+    expect(retry).to_be_hidden(timeout=TIMEOUT)
+    expect(page.locator("#conn-state")).to_have_text("", timeout=TIMEOUT)  # online
+    expect(notice).to_be_hidden()
+    send(page, "after the outage")
+    bodies = set()
+    while "after the outage" not in bodies:  # an offline copy of the first may come first
+        bodies.add(bob_after.wait_message()[1])
+    messages = log(page).locator(".body")
+    expect(messages).to_have_text(["before the outage", "after the outage"])
+    assert page.locator("#chat-title").text_content() == "Bob"
+    assert page.errors.errors == []
 
 
 def test_carbons_show_messages_of_my_other_client(
@@ -334,114 +320,89 @@ def _bodies(page: Any) -> list[str]:
 
 
 def test_archive_catch_up_shows_what_came_while_logged_out(
-    tmp_path: Path, dist_dir: Path, new_page: Any
+    private: Any, new_page: Any
 ) -> None:
     """XEP-0313: 30 messages bob sent to alice's phone show in the browser
     after login, once each, in order; the sync indicator goes away."""
-    server: ProsodyServer = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    peers: list[ThreadedPeer] = []
-    try:
-        phone = ThreadedPeer(f"alice@{server.domain}/phone", "alice", server.c2s_port)
-        peers.append(phone)
-        bob = ThreadedPeer(f"bob@{server.domain}/pc", "bob", server.c2s_port)
-        peers.append(bob)
-        wanted = [f"archived message {n:02d}" for n in range(30)]
-        bob.send_many("alice@localhost", wanted)
-        got = [phone.wait_message()[1] for _ in wanted]  # reached alice: archived
-        assert got == wanted
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice", trusted=False)
-        open_chat(page, "Bob")
-        expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
-        expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
-        bodies = _bodies(page)
-        assert [b for b in bodies if b in wanted] == wanted  # each once, in order
-        assert page.errors.errors == []
-    finally:
-        for peer in peers:
-            peer.stop()
-        roost.stop()
-        server.stop()
+    srv = private()
+    roost = srv.roost
+    phone = srv.peer("alice", "phone")
+    bob = srv.peer("bob", "pc")
+    wanted = [f"archived message {n:02d}" for n in range(30)]
+    bob.send_many("alice@localhost", wanted)
+    got = [phone.wait_message()[1] for _ in wanted]  # reached alice: archived
+    assert got == wanted
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
+    expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
+    bodies = _bodies(page)
+    assert [b for b in bodies if b in wanted] == wanted  # each once, in order
+    assert page.errors.errors == []
 
 
 def test_offline_copies_and_archive_show_each_message_once(
-    tmp_path: Path, dist_dir: Path, new_page: Any
+    private: Any, new_page: Any
 ) -> None:
-    server: ProsodyServer = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    peers: list[ThreadedPeer] = []
-    try:
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice", trusted=True)
-        expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
-        page.get_by_role("button", name="Log out").click()
-        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=TIMEOUT)
-        bob = ThreadedPeer(f"bob@{server.domain}/pc", "bob", server.c2s_port)
-        peers.append(bob)
-        wanted = [f"while you were away {n}" for n in range(5)]
-        bob.send_many("alice@localhost", wanted)
-        page.wait_for_timeout(1500)  # stored offline and archived by Prosody
-        login(page, roost.url, "alice@localhost", "alice", trusted=True)
-        open_chat(page, "Bob")
-        expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
-        expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
-        page.wait_for_timeout(500)  # anything late (a second copy) would show by now
-        bodies = _bodies(page)
-        assert [b for b in bodies if b in wanted] == wanted
-        assert page.errors.errors == []
-    finally:
-        for peer in peers:
-            peer.stop()
-        roost.stop()
-        server.stop()
+    srv = private()
+    roost = srv.roost
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=True)
+    expect(contact(page, "Bob")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=TIMEOUT)
+    bob = srv.peer("bob", "pc")
+    wanted = [f"while you were away {n}" for n in range(5)]
+    bob.send_many("alice@localhost", wanted)
+    page.wait_for_timeout(1500)  # stored offline and archived by Prosody
+    login(page, roost.url, "alice@localhost", "alice", trusted=True)
+    open_chat(page, "Bob")
+    expect(log(page)).to_contain_text(wanted[-1], timeout=TIMEOUT)
+    expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
+    page.wait_for_timeout(500)  # anything late (a second copy) would show by now
+    bodies = _bodies(page)
+    assert [b for b in bodies if b in wanted] == wanted
+    assert page.errors.errors == []
 
 
 def test_outage_reconnects_by_itself_and_sends_the_waiting_messages_once(
-    tmp_path: Path, dist_dir: Path, new_page: Any
+    private: Any, new_page: Any
 ) -> None:
     """The server goes away under an open chat: "Reconnecting…", messages written
     meanwhile wait ("Waiting"); when it is back, without a click, they reach
     bob once each, in order, and show "On server"."""
-    server: ProsodyServer = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    peers: list[ThreadedPeer] = []
-    try:
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice", trusted=False)
-        open_chat(page, "Bob")
-        expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
+    srv = private()
+    server, roost = srv.prosody, srv.roost
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    open_chat(page, "Bob")
+    expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
 
-        server.stop()
-        banner = page.get_by_role("status").filter(has_text="Reconnecting…")
-        expect(banner).to_be_visible(timeout=TIMEOUT)
-        wanted = [f"written offline {n}" for n in range(5)]
-        for text in wanted:
-            send(page, text)
-        rows = log(page).locator(".msg.out")
-        expect(rows).to_have_count(5)
-        expect(rows.locator(".state")).to_have_text(["Status: Waiting"] * 5)
-        assert page.get_by_role("textbox", name="Message").input_value() == ""
+    server.stop()
+    banner = page.get_by_role("status").filter(has_text="Reconnecting…")
+    expect(banner).to_be_visible(timeout=TIMEOUT)
+    wanted = [f"written offline {n}" for n in range(5)]
+    for text in wanted:
+        send(page, text)
+    rows = log(page).locator(".msg.out")
+    expect(rows).to_have_count(5)
+    expect(rows.locator(".state")).to_have_text(["Status: Waiting"] * 5)
+    assert page.get_by_role("textbox", name="Message").input_value() == ""
 
-        server.restart()
-        # Bob may come back after alice: what she sent then reaches him as offline copies.
-        bob = ThreadedPeer(f"bob@{server.domain}/pc", "bob", server.c2s_port, accept_delayed=True)
-        peers.append(bob)
-        expect(banner).to_be_hidden(timeout=45_000)  # backoff: 1 + 2 + 4 + 8 … s
-        expect(page.locator("#conn-state")).to_have_text("")
-        got = [bob.wait_message(timeout=TIMEOUT) for _ in wanted]
-        assert got == [("alice@localhost", text) for text in wanted]
-        assert_no_more_messages(bob)
-        expect(rows.locator(".state")).to_have_text(
-            ["Status: On server"] * 5, timeout=TIMEOUT
-        )
-        assert _bodies(page) == wanted  # the catch-up showed none of them twice
-        assert page.errors.errors == []
-    finally:
-        for peer in peers:
-            peer.stop()
-        roost.stop()
-        server.stop()
+    server.restart()
+    # Bob may come back after alice: what she sent then reaches him as offline copies.
+    bob = srv.peer("bob", "pc", accept_delayed=True)
+    expect(banner).to_be_hidden(timeout=45_000)  # backoff: 1 + 2 + 4 + 8 … s
+    expect(page.locator("#conn-state")).to_have_text("")
+    got = [bob.wait_message(timeout=TIMEOUT) for _ in wanted]
+    assert got == [("alice@localhost", text) for text in wanted]
+    assert_no_more_messages(bob)
+    expect(rows.locator(".state")).to_have_text(
+        ["Status: On server"] * 5, timeout=TIMEOUT
+    )
+    assert _bodies(page) == wanted  # the catch-up showed none of them twice
+    assert page.errors.errors == []
 
 
 def assert_no_more_messages(peer: ThreadedPeer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -10,8 +9,6 @@ from playwright.sync_api import expect
 from backend.devserver.prosody import Contact
 from tests.browser.conftest import RoostServer
 from tests.browser.test_chat import TIMEOUT, contact, contacts, log, login, open_chat
-from tests.conftest import make_prosody
-from tests.support.threaded_peer import ThreadedPeer
 
 # Each payload sets window.__xss if any of it ever runs.
 PAYLOADS = [
@@ -47,58 +44,40 @@ def test_message_bodies_render_as_text(roost: RoostServer, new_page: Any,
     assert page.errors.errors == []
 
 
-def test_contact_names_render_as_text(tmp_path: Path, dist_dir: Path, new_page: Any) -> None:
+def test_contact_names_render_as_text(private: Any, new_page: Any) -> None:
     evil = '<img src=x onerror="window.__xss=1">Mallory'
-    server = make_prosody(
-        tmp_path / "prosody",
-        rosters={"alice": [Contact("bob@localhost", evil)]},
-    )
-    roost = RoostServer(tmp_path, dist_dir, server)
-    try:
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice")
-        expect(contact(page, evil)).to_be_visible(timeout=TIMEOUT)
-        open_chat(page, evil)
-        assert page.evaluate("window.__xss") is None
-        # No element built from the name: nothing with inline handlers, no <img src=x>.
-        assert page.locator("[onerror], [onload], img[src='x']").count() == 0
-        assert page.errors.errors == []
-    finally:
-        roost.stop()
-        server.stop()
+    srv = private(rosters={"alice": [Contact("bob@localhost", evil)]})
+    page = new_page()
+    login(page, srv.roost.url, "alice@localhost", "alice")
+    expect(contact(page, evil)).to_be_visible(timeout=TIMEOUT)
+    open_chat(page, evil)
+    assert page.evaluate("window.__xss") is None
+    # No element built from the name: nothing with inline handlers, no <img src=x>.
+    assert page.locator("[onerror], [onload], img[src='x']").count() == 0
+    assert page.errors.errors == []
 
 
-def test_subscription_request_status_renders_as_text(
-    tmp_path: Path, dist_dir: Path, new_page: Any
-) -> None:
+def test_subscription_request_status_renders_as_text(private: Any, new_page: Any) -> None:
     """A stranger's JID can't carry markup, but the status text of their subscribe can."""
-    server = make_prosody(tmp_path / "prosody")
-    roost = RoostServer(tmp_path, dist_dir, server)
-    stranger = None
-    try:
-        page = new_page()
-        login(page, roost.url, "alice@localhost", "alice")
-        expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=TIMEOUT)
-        stranger = ThreadedPeer("stranger@localhost/x", "stranger", server.c2s_port)
-        status = "\n".join(PAYLOADS)
-        stranger._call(
-            lambda: stranger._client.send_presence(  # type: ignore[union-attr]
-                pto="alice@localhost", ptype="subscribe", pstatus=status
-            )
+    srv = private()
+    page = new_page()
+    login(page, srv.roost.url, "alice@localhost", "alice")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=TIMEOUT)
+    stranger = srv.peer("stranger", "x")
+    status = "\n".join(PAYLOADS)
+    stranger._call(
+        lambda: stranger._client.send_presence(  # type: ignore[union-attr]
+            pto="alice@localhost", ptype="subscribe", pstatus=status
         )
-        card = page.get_by_role("group", name="stranger@localhost wants to see your status")
-        expect(card).to_be_visible(timeout=TIMEOUT)
-        for payload in PAYLOADS:
-            expect(card).to_contain_text(payload.strip("\u202e\u202c"))
-        page.wait_for_timeout(300)
-        assert page.evaluate("window.__xss") is None
-        assert page.locator(f"#requests :is({ACTIVE})").count() == 0
-        assert page.locator("[onerror], [onload]").count() == 0
-        # The notice area only ever shows Roost's own sentences (tests/app:
-        # a bounce's <text> never reaches it), so it has no corpus of its own.
-        assert page.errors.errors == []
-    finally:
-        if stranger is not None:
-            stranger.stop()
-        roost.stop()
-        server.stop()
+    )
+    card = page.get_by_role("group", name="stranger@localhost wants to see your status")
+    expect(card).to_be_visible(timeout=TIMEOUT)
+    for payload in PAYLOADS:
+        expect(card).to_contain_text(payload.strip("\u202e\u202c"))
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator(f"#requests :is({ACTIVE})").count() == 0
+    assert page.locator("[onerror], [onload]").count() == 0
+    # The notice area only ever shows Roost's own sentences (tests/app:
+    # a bounce's <text> never reaches it), so it has no corpus of its own.
+    assert page.errors.errors == []
