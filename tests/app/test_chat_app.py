@@ -1054,3 +1054,199 @@ def test_outbox_survives_a_reload_on_a_trusted_device() -> None:
     # Logged out before it was ever online: nothing is queued, as before.
     app2.logout()
     assert app2.send_message("bob@example.org", "x") is None
+
+
+# -- receipts, chat markers, chat states ------------------------------------------
+
+BOB_MSG = (
+    '<message xmlns="jabber:client" type="chat" id="{id}" from="bob@example.org/phone">'
+    '<body>{body}</body><request xmlns="urn:xmpp:receipts"/>'
+    '<markable xmlns="urn:xmpp:chat-markers:0"/>'
+    '<active xmlns="http://jabber.org/protocol/chatstates"/></message>'
+)
+STATES = "http://jabber.org/protocol/chatstates"
+
+
+def advance(platform: FakePlatform, seconds: float) -> None:
+    """Move the clock; run the timers due by then (and the tasks they queue)."""
+    platform.clock += seconds
+    for handle in sorted(platform.timers, key=lambda h: platform.timers[h][0]):
+        entry = platform.timers.get(handle)
+        if entry is not None and entry[0] <= platform.clock:
+            del platform.timers[handle]
+            entry[1]()
+    platform.run(timers=False)
+
+
+def chat_states(server: FakeServer) -> list[tuple[str | None, str]]:
+    return [
+        (m.get("to"), c.name)
+        for m in server.stanzas("message")
+        for c in m.children
+        if c.ns == STATES and m.find("body") is None
+    ]
+
+
+def test_receipts_and_markers_move_own_messages_forward_only() -> None:
+    server, platform, app, rec = logged_in()
+    first = app.send_message("bob@example.org", "one")
+    second = app.send_message("bob@example.org", "two")
+    third = app.send_message("bob@example.org", "three")
+    assert first and second and third
+    platform.run()
+    sent = server.stanzas("message")
+    assert all(m.find("request", "urn:xmpp:receipts") is not None for m in sent)
+    assert all(m.find("markable", "urn:xmpp:chat-markers:0") is not None for m in sent)
+    assert all(m.find("active", STATES) is not None for m in sent)
+
+    def receipt(msg_id: str | None, sender: str = "bob@example.org/phone") -> None:
+        server.send(
+            f'<message xmlns="jabber:client" from="{sender}">'
+            f'<received xmlns="urn:xmpp:receipts" id="{msg_id}"/></message>'
+        )
+
+    def displayed(msg_id: str | None, sender: str = "bob@example.org/phone") -> None:
+        server.send(
+            f'<message xmlns="jabber:client" type="chat" from="{sender}">'
+            f'<displayed xmlns="urn:xmpp:chat-markers:0" id="{msg_id}"/></message>'
+        )
+
+    receipt(first.id)
+    platform.run()
+    assert [first.state, second.state, third.state] == ["delivered", "sent", "sent"]
+    assert rec.named("message") == [("bob@example.org", first)]
+    # Forged: someone else, or an id that isn't ours: nothing changes.
+    receipt(second.id, "mallory@example.org/x")
+    displayed(third.id, "mallory@example.org/x")
+    displayed("not-ours")
+    platform.run()
+    assert [first.state, second.state, third.state] == ["delivered", "sent", "sent"]
+    # A displayed marker: that message and every earlier own one are read.
+    displayed(second.id)
+    platform.run()
+    assert [first.state, second.state, third.state] == ["read", "read", "sent"]
+    # Never backwards: a late receipt for a read message changes nothing.
+    receipt(second.id)
+    receipt(third.id)
+    platform.run()
+    assert [first.state, second.state, third.state] == ["read", "read", "delivered"]
+    assert len(rec.named("message")) == 4
+
+
+def test_failed_message_stays_failed_after_a_marker() -> None:
+    server, platform, app, _rec = logged_in()
+    message = app.send_message("bob@example.org", "x")
+    assert message is not None
+    platform.run()
+    message.state = "failed"
+    server.send(
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x">'
+        f'<displayed xmlns="urn:xmpp:chat-markers:0" id="{message.id}"/></message>'
+    )
+    platform.run()
+    assert message.state == "failed"
+
+
+def test_receipt_answered_and_displayed_marker_sent_once_while_visible() -> None:
+    server, platform, app, _rec = logged_in()
+    server.send(BOB_MSG.format(id="b1", body="hello"))
+    platform.run()
+    receipts = [m for m in server.stanzas("message") if m.find("received", "urn:xmpp:receipts")]
+    [answer] = receipts
+    assert answer.get("to") == "bob@example.org/phone"
+    assert answer.find("received", "urn:xmpp:receipts").get("id") == "b1"  # type: ignore[union-attr]
+
+    def markers() -> list[str | None]:
+        found = []
+        for m in server.stanzas("message"):
+            marker = m.find("displayed", "urn:xmpp:chat-markers:0")
+            if marker is not None:
+                assert m.get("to") == "bob@example.org"
+                found.append(marker.get("id"))
+        return found
+
+    assert markers() == []  # the chat isn't open: not read
+    app.open_chat("bob@example.org")
+    platform.run()
+    assert markers() == ["b1"]
+    app.open_chat("bob@example.org")
+    platform.run()
+    assert markers() == ["b1"]  # once
+    app.set_visible(False)
+    server.send(BOB_MSG.format(id="b2", body="are you there?"))
+    platform.run()
+    assert markers() == ["b1"]  # hidden page: not read yet
+    app.set_visible(True)
+    platform.run()
+    assert markers() == ["b1", "b2"]
+    # A message that isn't markable gets no marker.
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="b3" from="bob@example.org/phone">'
+        "<body>plain</body></message>"
+    )
+    platform.run()
+    assert markers() == ["b1", "b2"]
+
+
+def test_typing_sends_composing_then_paused_only_to_peers_with_chat_states() -> None:
+    server, platform, app, _rec = logged_in()
+    platform.run()
+    app.typing("carol@example.org")  # carol never sent chat states: nothing
+    platform.run(timers=False)
+    assert chat_states(server) == []
+    server.send(BOB_MSG.format(id="b1", body="hi"))
+    platform.run(timers=False)
+    app.typing("bob@example.org")
+    platform.run(timers=False)
+    assert chat_states(server) == [("bob@example.org", "composing")]
+    advance(platform, 3)
+    app.typing("bob@example.org")
+    advance(platform, 4)  # 7 s typing, 4 s since the last key: still composing
+    app.typing("bob@example.org")
+    advance(platform, 4)  # 11 s of continued typing: composing again
+    app.typing("bob@example.org")
+    platform.run(timers=False)
+    assert chat_states(server) == [("bob@example.org", "composing")] * 2
+    advance(platform, 5)  # 5 s without a key: paused
+    assert chat_states(server)[-1] == ("bob@example.org", "paused")
+    assert platform.timers == {} or all(
+        due > platform.clock for due, _ in platform.timers.values()
+    )
+    # Typing then sending: the message carries <active/>, no paused follows.
+    app.typing("bob@example.org")
+    app.send_message("bob@example.org", "done")
+    advance(platform, 10)
+    assert chat_states(server) == [
+        ("bob@example.org", "composing"),
+        ("bob@example.org", "composing"),
+        ("bob@example.org", "paused"),
+        ("bob@example.org", "composing"),
+    ]
+
+
+def test_contact_typing_shown_until_paused_message_or_timeout() -> None:
+    server, platform, app, _rec = logged_in()
+    typing: list[tuple[str, bool]] = []
+    app.on("typing", lambda bare, on: typing.append((bare, on)))
+
+    def state(name: str) -> None:
+        server.send(
+            '<message xmlns="jabber:client" type="chat" from="bob@example.org/phone">'
+            f'<{name} xmlns="{STATES}"/></message>'
+        )
+        platform.run(timers=False)
+
+    state("composing")
+    assert "bob@example.org" in app.peers_typing
+    state("paused")
+    assert app.peers_typing == {}
+    state("composing")
+    server.send(BOB_MSG.format(id="b1", body="hi"))
+    platform.run(timers=False)
+    assert app.peers_typing == {}
+    state("composing")
+    advance(platform, 29)
+    assert "bob@example.org" in app.peers_typing
+    advance(platform, 1)
+    assert app.peers_typing == {}
+    assert typing == [("bob@example.org", True), ("bob@example.org", False)] * 3

@@ -412,3 +412,45 @@ def assert_no_more_messages(peer: ThreadedPeer) -> None:
     except TimeoutError:
         return
     raise AssertionError(f"unexpected extra message {extra!r}")
+
+
+def test_read_marker_and_typing_between_two_browsers(roost: RoostServer, new_page: Any) -> None:
+    """XEP-0184/0333: bob opening the chat turns alice's message into "Read";
+    XEP-0085: while bob types (without sending) alice sees "Bob is typing…"."""
+    alice, bob = new_page(), new_page()
+    login(alice, roost.url, "alice@localhost", "alice", trusted=False)
+    login(bob, roost.url, "bob@localhost", "bob", trusted=False)
+    expect(contact(alice, "Bob")).to_contain_text(re.compile("online", re.I), timeout=TIMEOUT)
+    expect(contact(bob, "Alice")).to_contain_text(re.compile("online", re.I), timeout=TIMEOUT)
+    open_chat(alice, "Bob")
+    send(alice, "will you read this?")
+    row = log(alice).locator(".msg.out", has_text="will you read this?")
+    expect(row).to_have_count(1, timeout=TIMEOUT)
+    # Delivered as soon as bob's client has it (a receipt), read once he looks.
+    expect(row.locator(".state")).to_have_text("Status: Delivered", timeout=TIMEOUT)
+    open_chat(bob, "Alice")
+    expect(log(bob)).to_contain_text("will you read this?", timeout=TIMEOUT)
+    expect(row.locator(".state")).to_have_text("Status: Read", timeout=TIMEOUT)
+
+    typing = alice.locator(".chat-header").get_by_role("status")
+    expect(typing).to_be_hidden()
+    bob.get_by_role("textbox", name="Message").fill("I am wri")
+    expect(typing).to_have_text("Bob is typing…", timeout=TIMEOUT)
+    send(bob, "I am writing back")
+    expect(log(alice)).to_contain_text("I am writing back", timeout=TIMEOUT)
+    expect(typing).to_be_hidden()
+    assert alice.errors.errors == [] and bob.errors.errors == []
+
+
+def test_browser_answers_a_receipt_request(
+    roost: RoostServer, new_page: Any, peer_factory: Any
+) -> None:
+    carol = peer_factory("carol", "receipts")
+    page = new_page()
+    login(page, roost.url, "alice@localhost", "alice", trusted=False)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=TIMEOUT)
+    carol.send_requesting_receipt("alice@localhost", "did you get this?", "carol-r1")
+    expect(page.get_by_text("did you get this?")).to_be_visible(timeout=TIMEOUT)
+    sender, acked = carol.wait_receipt()
+    assert (sender.split("/")[0], acked) == ("alice@localhost", "carol-r1")
+    assert page.errors.errors == []

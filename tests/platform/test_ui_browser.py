@@ -48,6 +48,8 @@ class FakeApp:
         self.active = None
         self.can_retry = False
         self.online = True
+        self.peers_typing = {}
+        self.visible = None
     def on(self, name, cb):
         self.subs.setdefault(name, []).append(cb)
     def emit(self, name, *args):
@@ -75,6 +77,8 @@ class FakeApp:
         self.emit("messages", bare, [m])
         return m
     def flush_storage(self): pass
+    def set_visible(self, visible): self.visible = visible
+    def typing(self, bare): pass
     def add_contact(self, bare, name=None): self._call("add_contact", bare)
     def approve(self, bare):
         self._call("approve", bare)

@@ -12,6 +12,8 @@ import threading
 from typing import Any
 
 import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 
 class ThreadedPeer:
@@ -27,6 +29,8 @@ class ThreadedPeer:
         self.accept_delayed = accept_delayed
         self.inbox: queue.Queue[tuple[str, str]] = queue.Queue()
         self.presence: queue.Queue[tuple[str, str]] = queue.Queue()
+        # XEP-0184 receipts received: (from full JID, acknowledged id).
+        self.receipts: queue.Queue[tuple[str, str]] = queue.Queue()
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._client: Any = None
@@ -63,6 +67,16 @@ class ThreadedPeer:
         def on_presence(pres: Any) -> None:
             self.presence.put((str(pres["from"]), str(pres["type"])))
 
+        def on_receipt(msg: Any) -> None:
+            # slixmpp's "message" event only covers messages with a body.
+            receipt = msg.xml.find("{urn:xmpp:receipts}received")
+            if receipt is not None:
+                self.receipts.put((str(msg["from"]), str(receipt.get("id") or "")))
+
+        client.register_handler(
+            Callback("receipts", MatchXPath("{jabber:client}message/{urn:xmpp:receipts}received"),
+                     on_receipt)
+        )
         client.add_event_handler("session_start", on_start)
         client.add_event_handler("message", on_message)
         client.add_event_handler("presence", on_presence)
@@ -75,6 +89,25 @@ class ThreadedPeer:
 
     def send(self, to: str, body: str) -> None:
         self._call(lambda: self._client.send_message(mto=to, mbody=body, mtype="chat"))
+
+    def send_requesting_receipt(self, to: str, body: str, msg_id: str) -> None:
+        """A chat message with id `msg_id` and a XEP-0184 `<request/>`."""
+        from xml.etree import ElementTree
+
+        def go() -> None:
+            msg = self._client.make_message(mto=to, mbody=body, mtype="chat")
+            msg["id"] = msg_id
+            msg.xml.append(ElementTree.Element("{urn:xmpp:receipts}request"))
+            msg.send()
+
+        self._call(go)
+
+    def wait_receipt(self, timeout: float = 15.0) -> tuple[str, str]:
+        """Next (from full JID, acknowledged id) receipt, or TimeoutError."""
+        try:
+            return self.receipts.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"{self.jid} received no receipt in {timeout} s") from None
 
     def send_many(self, to: str, bodies: list[str]) -> None:
         def go() -> None:

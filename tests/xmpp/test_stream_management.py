@@ -73,7 +73,10 @@ def chat_frame(msg_id: str, to: str = "bob@example.org", body: str = "hi") -> st
     return (
         f'<message xmlns="jabber:client" type="chat" to="{to}" id="{msg_id}">'
         f"<body>{body}</body>"
-        f'<origin-id xmlns="urn:xmpp:sid:0" id="{msg_id}"/></message>'
+        f'<origin-id xmlns="urn:xmpp:sid:0" id="{msg_id}"/>'
+        # XEP-0184 receipt request, XEP-0333 markable, XEP-0085 active.
+        '<request xmlns="urn:xmpp:receipts"/><markable xmlns="urn:xmpp:chat-markers:0"/>'
+        '<active xmlns="http://jabber.org/protocol/chatstates"/></message>'
     )
 
 

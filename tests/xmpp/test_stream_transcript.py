@@ -12,12 +12,15 @@ from roost.xmpp.events import (
     ChatMessage,
     ChatReceived,
     ChatSent,
+    ChatState,
     Closed,
     Dropped,
+    Marker,
     MessageFailed,
     NeedSaltedPassword,
     Online,
     PresenceChanged,
+    Receipt,
     RosterChanged,
     RosterItem,
     RosterLoaded,
@@ -627,7 +630,9 @@ def test_send_chat_frame() -> None:
     assert client.take_output() == [
         f'<message xmlns="jabber:client" type="chat" to="bob@example.org" id="{msg_id}">'
         "<body>a &lt; b &amp; c</body>"
-        f'<origin-id xmlns="urn:xmpp:sid:0" id="{msg_id}"/></message>'
+        f'<origin-id xmlns="urn:xmpp:sid:0" id="{msg_id}"/>'
+        '<request xmlns="urn:xmpp:receipts"/><markable xmlns="urn:xmpp:chat-markers:0"/>'
+        '<active xmlns="http://jabber.org/protocol/chatstates"/></message>'
     ]
 
 
@@ -1013,3 +1018,172 @@ def test_live_message_carries_only_a_trusted_stanza_id() -> None:
     only_forged = message.replace(' id="S1" by="alice@example.org"', ' id="S2" by="mallory@x"')
     [event] = feed(client, only_forged)
     assert isinstance(event, ChatReceived) and event.message.archive_id is None
+
+
+# -- receipts (XEP-0184), chat markers (XEP-0333), chat states (XEP-0085) -------
+
+
+def test_receipt_and_markers_for_our_message_from_its_addressee() -> None:
+    client = login()
+    msg_id = client.send_chat("bob@example.org", "hi")
+    client.take_output()
+    events = feed(
+        client,
+        f'<message xmlns="jabber:client" from="bob@example.org/phone" to="{FULL}" id="r1">'
+        f'<received xmlns="urn:xmpp:receipts" id="{msg_id}"/></message>',
+    )
+    assert events == [Receipt(JID.parse("bob@example.org/phone"), msg_id)]
+    events = feed(
+        client,
+        f'<message xmlns="jabber:client" type="chat" from="bob@example.org/laptop" id="m2">'
+        f'<displayed xmlns="urn:xmpp:chat-markers:0" id="{msg_id}"/></message>',
+    )
+    assert events == [Marker(JID.parse("bob@example.org/laptop"), "displayed", msg_id)]
+    assert client.take_output() == []  # a receipt is never answered
+
+
+@pytest.mark.parametrize(
+    "sender", ["mallory@example.org/x", "example.org", "bob@evil.example/x", None]
+)
+def test_forged_receipt_or_marker_from_another_jid_is_dropped(sender: str | None) -> None:
+    client = login()
+    msg_id = client.send_chat("bob@example.org", "hi")
+    from_attr = "" if sender is None else f' from="{sender}"'
+    [event] = feed(
+        client,
+        f'<message xmlns="jabber:client"{from_attr}>'
+        f'<received xmlns="urn:xmpp:receipts" id="{msg_id}"/></message>',
+    )
+    assert isinstance(event, Dropped)
+    [event] = feed(
+        client,
+        f'<message xmlns="jabber:client" type="chat"{from_attr}>'
+        f'<displayed xmlns="urn:xmpp:chat-markers:0" id="{msg_id}"/></message>',
+    )
+    assert isinstance(event, Dropped)
+
+
+def test_receipt_or_marker_for_an_unknown_id_is_dropped() -> None:
+    client = login()
+    client.send_chat("bob@example.org", "hi")
+    for payload in (
+        '<received xmlns="urn:xmpp:receipts" id="not-ours"/>',
+        '<displayed xmlns="urn:xmpp:chat-markers:0" id="not-ours"/>',
+    ):
+        [event] = feed(
+            client, f'<message xmlns="jabber:client" from="bob@example.org/x">{payload}</message>'
+        )
+        assert isinstance(event, Dropped)
+
+
+def roster_push(client: XmppClient, jid: str, subscription: str) -> None:
+    feed(
+        client,
+        '<iq xmlns="jabber:client" type="set" id="push-r"><query xmlns="jabber:iq:roster">'
+        f'<item jid="{jid}" subscription="{subscription}"/></query></iq>',
+    )
+    client.take_output()  # the push's result
+
+
+def test_receipt_request_is_answered_at_once() -> None:
+    client = login()
+    roster_push(client, "bob@example.org", "both")
+    events = feed(
+        client,
+        f'<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone" '
+        f'to="{FULL}"><body>hi</body><request xmlns="urn:xmpp:receipts"/>'
+        '<markable xmlns="urn:xmpp:chat-markers:0"/>'
+        '<active xmlns="http://jabber.org/protocol/chatstates"/></message>',
+    )
+    [received] = events
+    assert isinstance(received, ChatReceived)
+    assert received.message.markable and received.message.chat_state == "active"
+    assert client.take_output() == [
+        '<message xmlns="jabber:client" to="bob@example.org/phone" id="0505050505050505">'
+        '<received xmlns="urn:xmpp:receipts" id="b1"/></message>'
+    ]
+
+
+@pytest.mark.parametrize(
+    "stanza",
+    [
+        # groupchat: never (XEP-0184 §5.5)
+        '<message xmlns="jabber:client" type="groupchat" id="g1" from="room@muc.example.org/bob">'
+        '<body>hi</body><request xmlns="urn:xmpp:receipts"/></message>',
+        # a carbon of a message we sent from another client
+        f'<message xmlns="jabber:client" from="alice@example.org" to="{FULL}">'
+        '<sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">'
+        '<message xmlns="jabber:client" type="chat" id="c1" from="alice@example.org/phone" '
+        'to="bob@example.org"><body>hi</body><request xmlns="urn:xmpp:receipts"/></message>'
+        "</forwarded></sent></message>",
+        # a message from another client of our own account
+        f'<message xmlns="jabber:client" type="chat" id="o1" from="alice@example.org/phone" '
+        f'to="{FULL}"><body>note</body><request xmlns="urn:xmpp:receipts"/></message>',
+        # no id to acknowledge
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x">'
+        '<body>hi</body><request xmlns="urn:xmpp:receipts"/></message>',
+    ],
+)
+def test_no_receipt_for_groupchat_carbons_own_clients_or_without_id(stanza: str) -> None:
+    client = login()
+    feed(client, stanza)
+    assert client.take_output() == []
+
+
+def test_no_receipt_for_an_archive_result() -> None:
+    client = login()
+    query_id = client.query_archive(before_last=True)
+    client.take_output()
+    [event] = feed(
+        client,
+        f'<message xmlns="jabber:client" from="alice@example.org" to="{FULL}">'
+        f'<result xmlns="urn:xmpp:mam:2" queryid="{query_id}" id="a1">'
+        '<forwarded xmlns="urn:xmpp:forward:0">'
+        '<message xmlns="jabber:client" type="chat" id="x1" from="bob@example.org/x" '
+        f'to="{FULL}"><body>old</body><request xmlns="urn:xmpp:receipts"/></message>'
+        "</forwarded></result></message>",
+    )
+    assert event.message.id == "x1"  # type: ignore[attr-defined]
+    assert client.take_output() == []
+
+
+def test_standalone_chat_states_and_markers_out() -> None:
+    client = login()
+    assert feed(
+        client,
+        '<message xmlns="jabber:client" type="chat" from="bob@example.org/x">'
+        '<composing xmlns="http://jabber.org/protocol/chatstates"/></message>',
+    ) == [ChatState(JID.parse("bob@example.org/x"), "composing")]
+    # Our own other client's states (not carbons) are not someone typing.
+    assert feed(
+        client,
+        '<message xmlns="jabber:client" type="chat" from="alice@example.org/phone">'
+        '<composing xmlns="http://jabber.org/protocol/chatstates"/></message>',
+    ) == []
+    client.send_chat_state("bob@example.org", "paused")
+    marker_id = client.send_marker("bob@example.org", "displayed", "b1")
+    assert client.take_output() == [
+        '<message xmlns="jabber:client" to="bob@example.org" type="chat">'
+        '<paused xmlns="http://jabber.org/protocol/chatstates"/></message>',
+        f'<message xmlns="jabber:client" to="bob@example.org" id="{marker_id}" type="chat">'
+        '<displayed xmlns="urn:xmpp:chat-markers:0" id="b1"/>'
+        '<store xmlns="urn:xmpp:hints"/></message>',
+    ]
+
+
+def test_no_receipt_for_someone_who_cant_see_our_presence() -> None:
+    """XEP-0184 §8: a receipt would tell a stranger (or a contact we haven't
+    allowed to see our presence) that we are online."""
+    request = (
+        '<message xmlns="jabber:client" type="chat" id="s1" from="{jid}/x" '
+        f'to="{FULL}"><body>hi</body><request xmlns="urn:xmpp:receipts"/></message>'
+    )
+    client = login()
+    feed(client, request.format(jid="stranger@example.net"))
+    assert client.take_output() == []
+    roster_push(client, "carol@example.org", "to")  # we see hers; she doesn't see ours
+    feed(client, request.format(jid="carol@example.org"))
+    assert client.take_output() == []
+    roster_push(client, "carol@example.org", "from")
+    feed(client, request.format(jid="carol@example.org"))
+    assert len(client.take_output()) == 1

@@ -32,11 +32,14 @@ from roost.xmpp.events import (
     ArchiveMessage,
     ChatReceived,
     ChatSent,
+    ChatState,
     Closed,
+    Marker,
     MessageFailed,
     NeedSaltedPassword,
     Online,
     PresenceChanged,
+    Receipt,
     RosterChanged,
     RosterLoaded,
     SubscriptionChanged,
@@ -89,6 +92,17 @@ CURSOR_KEY = "archive_cursor"  # meta: the newest archive id seen (trusted stora
 
 # Sent message ids remembered until the server acknowledges them (XEP-0198).
 MAX_AWAITING_ACK = 5000
+
+# Outgoing message states in order (Message.state); a state never goes back.
+# "delivered": a XEP-0184 receipt (or XEP-0333 received marker); "read": a
+# XEP-0333 displayed marker for it or a later message. "failed" is apart.
+STATE_RANK = {QUEUED: 0, "sent": 1, "server": 2, "delivered": 3, "read": 4}
+# Typing (XEP-0085): "composing" at most once per COMPOSING_EVERY seconds of
+# continued typing, "paused" after PAUSED_AFTER seconds without a keystroke;
+# a contact's "composing" is shown for at most TYPING_TIMEOUT seconds.
+COMPOSING_EVERY = 10.0
+PAUSED_AFTER = 5.0
+TYPING_TIMEOUT = 30.0
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -148,6 +162,7 @@ class ChatApp:
         "_attempts",
         "_awaiting_ack",
         "_client",
+        "_composing_at",
         "_conn",
         "_cursor",
         "_cursor_loaded",
@@ -156,26 +171,32 @@ class ChatApp:
         "_emitter",
         "_generation",
         "_history_loaded",
+        "_marked",
         "_opened",
         "_outbox",
         "_password",
+        "_paused_timer",
         "_reconnect_timer",
         "_resumable",
         "_roster_from_server",
+        "_state_peers",
         "_storage",
         "_storage_key",
         "_store_timer",
         "_sync",
+        "_typing_to",
         "active",
         "contacts",
         "conversations",
         "last_error",
         "message",
         "own_jid",
+        "peers_typing",
         "platform",
         "requests",
         "state",
         "trusted",
+        "visible",
     )
 
     def __init__(self, platform: Platform) -> None:
@@ -224,6 +245,19 @@ class ChatApp:
         self._attempts = 0
         # Outgoing messages (state QUEUED) waiting for a connection, oldest first.
         self._outbox: list[Message] = []
+        # The page is visible (the UI sets it from document.visibilityState):
+        # only then does the open chat count as read by the peer (XEP-0333).
+        self.visible = True
+        # bare JID → id of the last message we sent a "displayed" marker for.
+        self._marked: dict[str, str] = {}
+        # Typing (XEP-0085): contacts typing now (bare → their timeout timer);
+        # peers who sent us chat states (only they get ours, XEP-0085 §5.1);
+        # whom we told "composing", when, and the timer that sends "paused".
+        self.peers_typing: dict[str, object] = {}
+        self._state_peers: set[str] = set()
+        self._typing_to: str | None = None
+        self._composing_at = 0.0
+        self._paused_timer: object = None
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -387,6 +421,9 @@ class ChatApp:
             self._emit("sync", 0, None, True)
         if conn is not None:
             conn.close()
+        self._stop_typing()
+        for bare in list(self.peers_typing):
+            self._set_typing(bare, False)
         had_presence = False
         for contact in self.contacts.values():
             had_presence = had_presence or bool(contact.resources)
@@ -517,6 +554,13 @@ class ChatApp:
                 self._on_subscription_changed(event)
             elif isinstance(event, MessageFailed):
                 self._on_message_failed(event)
+            elif isinstance(event, Receipt):
+                self._on_receipt(str(event.from_jid.bare), event.id, "delivered")
+            elif isinstance(event, Marker):
+                kind = "delivered" if event.kind == "received" else "read"
+                self._on_receipt(str(event.from_jid.bare), event.id, kind)
+            elif isinstance(event, ChatState):
+                self._on_chat_state(str(event.from_jid.bare), event.state)
             elif isinstance(event, Closed):
                 self._on_stream_closed(event)
             # Dropped: forged or malformed input, already refused by the core.
@@ -628,15 +672,20 @@ class ChatApp:
                 known.archive_id = chat.archive_id
                 self._store_conversation(conversation)
             return
+        if chat.chat_state is not None:
+            self._state_peers.add(bare)
+        self._set_typing(bare, False)  # the message is what they were typing
         stamp = chat.stamp if chat.stamp is not None else self.platform.now()
         message = Message(
             chat.id, bare, bare, chat.body, False, stamp, "received", chat.archive_id
         )
+        message.markable = chat.markable
         conversation.messages.append(message)
         if self.active != bare:
             conversation.unread += 1
         self._store_conversation(conversation)
         self._emit("messages", bare, [message])
+        self._mark_displayed()
 
     def _on_chat_sent(self, event: ChatSent) -> None:
         """A message the user sent from another client (a XEP-0280 sent carbon)."""
@@ -783,6 +832,7 @@ class ChatApp:
                 chat.id, bare, sender, chat.body, outgoing, stamp,
                 "server" if outgoing else "received", event.archive_id,
             )
+            message.markable = chat.markable and not outgoing
             conversation.insert(message)
             if not outgoing and self.active != bare and missed:
                 conversation.unread += 1
@@ -792,6 +842,8 @@ class ChatApp:
         for bare, messages in changed.items():
             self._store_conversation(self._conversation(bare))
             self._emit("messages", bare, messages)
+        if changed:
+            self._mark_displayed()
 
     def _on_acked(self, event: Acked) -> None:
         """XEP-0198: the server has these messages: "sent" → "server"."""
@@ -804,6 +856,107 @@ class ChatApp:
             message.state = "server"
             self._store_conversation(conversation)
             self._emit("message", conversation.jid, message)
+
+    def _on_receipt(self, bare: str, message_id: str, state: str) -> None:
+        """A receipt ("delivered") or displayed marker ("read") from `bare` for
+        our message `message_id` (the core checked we sent it to `bare`).
+        States only move forward; "read" (XEP-0333) also covers every earlier
+        own message of the conversation."""
+        conversation = self.conversations.get(bare)
+        if conversation is None:
+            return
+        messages = conversation.messages
+        index = len(messages) - 1
+        while index >= 0 and not (messages[index].outgoing and messages[index].id == message_id):
+            index -= 1
+        if index < 0:
+            return
+        rank = STATE_RANK[state]
+        changed: list[Message] = []
+        for message in messages[: index + 1] if state == "read" else [messages[index]]:
+            current = STATE_RANK.get(message.state)
+            # Not a queued one (never sent), not a failed one, never backwards.
+            if message.outgoing and current is not None and 0 < current < rank:
+                message.state = state
+                changed.append(message)
+        if changed:
+            self._store_conversation(conversation)
+            for message in changed:
+                self._emit("message", bare, message)
+
+    def _on_chat_state(self, bare: str, state: str) -> None:
+        self._state_peers.add(bare)
+        self._set_typing(bare, state == "composing")
+
+    def _set_typing(self, bare: str, typing: bool) -> None:
+        """Show / stop showing that `bare` is typing (event `("typing", bare, bool)`);
+        a "composing" without a follow-up ends after TYPING_TIMEOUT."""
+        timer = self.peers_typing.pop(bare, None)
+        if timer is not None:
+            self.platform.cancel(timer)
+        if typing:
+            self.peers_typing[bare] = self.platform.call_later(
+                TYPING_TIMEOUT, lambda: self._set_typing(bare, False)
+            )
+        if typing or timer is not None:
+            self._emit("typing", bare, typing)
+
+    def _mark_displayed(self) -> None:
+        """XEP-0333: the open chat of a visible page is read: send "displayed"
+        for its newest markable incoming message, once."""
+        bare, client = self.active, self._client
+        if bare is None or not self.visible or client is None or not client.online:
+            return
+        conversation = self.conversations.get(bare)
+        if conversation is None:
+            return
+        for message in reversed(conversation.messages):
+            if message.outgoing or not message.markable or message.id is None:
+                continue
+            if self._marked.get(bare) != message.id:
+                self._marked[bare] = message.id
+                client.send_marker(bare, "displayed", message.id)
+                self._flush()
+            return
+
+    def set_visible(self, visible: bool) -> None:
+        """The page became visible / hidden (the UI, from document.visibilityState)."""
+        self.visible = bool(visible)
+        if self.visible:
+            self._mark_displayed()
+
+    def typing(self, bare_jid: str) -> None:
+        """The user typed in the chat with `bare_jid` (the UI calls it on input):
+        "composing" at most once per COMPOSING_EVERY s of continued typing,
+        "paused" PAUSED_AFTER s after the last keystroke; only to contacts who
+        sent us chat states (XEP-0085 §5.1)."""
+        client = self._client
+        if bare_jid not in self._state_peers or client is None or not client.online:
+            return
+        if self._typing_to is not None and self._typing_to != bare_jid:
+            self._stop_typing("paused")
+        now = self.platform.now()
+        if self._typing_to is None or now - self._composing_at >= COMPOSING_EVERY:
+            client.send_chat_state(bare_jid, "composing")
+            self._flush()
+            self._typing_to = bare_jid
+            self._composing_at = now
+        if self._paused_timer is not None:
+            self.platform.cancel(self._paused_timer)
+        self._paused_timer = self.platform.call_later(
+            PAUSED_AFTER, lambda: self._stop_typing("paused")
+        )
+
+    def _stop_typing(self, state: str | None = None) -> None:
+        """Forget that we are composing; send `state` (e.g. "paused") if given."""
+        if self._paused_timer is not None:
+            self.platform.cancel(self._paused_timer)
+            self._paused_timer = None
+        bare, self._typing_to = self._typing_to, None
+        client = self._client
+        if state is not None and bare is not None and client is not None and client.online:
+            client.send_chat_state(bare, state)
+            self._flush()
 
     def _on_message_failed(self, event: MessageFailed) -> None:
         if event.id is None:
@@ -848,6 +1001,8 @@ class ChatApp:
         text = clean_text(text)
         bare = str(jid)
         sender = self.own_jid or str(self._address or "")
+        if self._typing_to == str(jid):
+            self._stop_typing()  # the message itself carries <active/>
         if client is not None and online and not self._outbox:
             message_id = client.send_chat(jid, text)
             # XEP-0198: ask at once, so "received by the server" shows promptly.
@@ -901,6 +1056,7 @@ class ChatApp:
         conversation = self._conversation(bare_jid)
         self.active = bare_jid
         conversation.unread = 0
+        self._mark_displayed()
         return conversation
 
     def add_contact(self, bare_jid: str, name: str | None = None) -> None:
@@ -942,6 +1098,8 @@ class ChatApp:
         self.own_jid = None
         self.active = None
         self._outbox = []
+        self._marked = {}
+        self._state_peers = set()
 
     def _use_storage(self, account: str, trusted: bool) -> None:
         key = (account, trusted)

@@ -105,12 +105,15 @@ class Contact:
 
 
 class Message:
-    """One message of a conversation. `state`: sent/server/failed (outgoing;
-    "server": the server acknowledged it, XEP-0198) or received. `archive_id`:
+    """One message of a conversation. `state`: queued/sent/server/delivered/
+    read/failed (outgoing; "server": the server acknowledged it, XEP-0198;
+    "delivered": a XEP-0184 receipt; "read": a XEP-0333 displayed marker) or
+    received. `archive_id`:
     its id in our own archive (XEP-0313/0359, trusted), when known."""
 
     __slots__ = (
-        "archive_id", "body", "conversation", "id", "outgoing", "sender", "stamp", "state"
+        "archive_id", "body", "conversation", "id", "markable", "outgoing", "sender", "stamp",
+        "state",
     )
 
     def __init__(
@@ -132,6 +135,9 @@ class Message:
         self.outgoing = outgoing
         self.stamp = stamp
         self.state = state
+        # Incoming, with a XEP-0333 <markable/>: a "displayed" marker may be
+        # sent for it. In memory only (not stored: old history isn't re-marked).
+        self.markable = False
 
     def __repr__(self) -> str:
         return f"Message({self.sender!r}, {self.body!r}, {self.state!r})"

@@ -34,7 +34,13 @@ PRESENCE_TEXT = {
 # Outgoing message states (app/models.py Message.state) as shown; "failed"
 # keeps its own "Not delivered" text. "queued": written while not connected,
 # sent on its own once the connection is back.
-STATE_TEXT = {"queued": "Waiting", "sent": "Sent", "server": "On server"}
+STATE_TEXT = {
+    "queued": "Waiting",
+    "sent": "Sent",
+    "server": "On server",
+    "delivered": "Delivered",
+    "read": "Read",
+}
 
 
 def _el(id_: str) -> Any:
@@ -107,6 +113,14 @@ class ChatView:
         self.reconnect_banner.textContent = "Reconnecting…"
         self.reconnect_banner.hidden = True
         self.notice.parentNode.insertBefore(self.reconnect_banner, self.notice)
+        # "Bob is typing…" (XEP-0085) in the chat header, for the open chat.
+        self.typing_state = document.createElement("span")
+        self.typing_state.id = "typing-state"
+        self.typing_state.className = "typing-state"
+        self.typing_state.setAttribute("role", "status")
+        self.typing_state.setAttribute("aria-live", "polite")
+        self.typing_state.hidden = True
+        self.chat_title.parentNode.appendChild(self.typing_state)
         self.active: str | None = None
         self.screen = "login"
         # Rendering is coalesced per task: app events only record what changed
@@ -126,9 +140,13 @@ class ChatView:
         self.requests_box.addEventListener("click", self._on_request_click)
         self.composer.addEventListener("submit", self._on_send)
         self.text.addEventListener("keydown", self._on_key)
+        self.text.addEventListener("input", self._on_input)
         # Batched history writes (ChatApp.flush_storage) go out before the page goes.
         window.addEventListener("pagehide", self._on_pagehide)
         document.addEventListener("visibilitychange", self._on_pagehide)
+        # Chat markers (XEP-0333): the open chat counts as read only while visible.
+        document.addEventListener("visibilitychange", self._on_visibility)
+        app.set_visible(str(document.visibilityState) == "visible")
 
         for name, handler in (
             ("state", self.on_state),
@@ -139,6 +157,7 @@ class ChatView:
             ("request", self.on_request),
             ("notice", self.on_notice),
             ("sync", self.on_sync),
+            ("typing", self.on_typing),
         ):
             app.on(name, _logged(name, handler))
 
@@ -169,6 +188,28 @@ class ChatView:
         if str(document.visibilityState) == "visible" and str(_ev.type) != "pagehide":
             return
         self.app.flush_storage()
+
+    def _on_visibility(self, _ev: Any) -> None:
+        self.app.set_visible(str(document.visibilityState) == "visible")
+
+    def _on_input(self, _ev: Any) -> None:
+        if self.active is not None and str(self.text.value).strip():
+            self.app.typing(self.active)
+
+    def on_typing(self, bare: str, *_args: object) -> None:
+        """A contact started or stopped typing (ChatApp "typing" event)."""
+        if bare == self.active:
+            self._render_typing()
+
+    def _render_typing(self) -> None:
+        bare = self.active
+        if bare is None or bare not in self.app.peers_typing:
+            self.typing_state.hidden = True
+            self.typing_state.textContent = ""
+            return
+        name = _display_name(self.app.contacts.get(bare), bare)
+        self.typing_state.textContent = f"{name} is typing…"
+        self.typing_state.hidden = False
 
     def _on_logout(self, _ev: Any) -> None:
         self.app.logout()
@@ -388,6 +429,7 @@ class ChatView:
         self.active = bare
         self.app.open_chat(bare)
         self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
+        self._render_typing()
         self._render_conversation(bare)
         self.root.dataset.view = "chat"
         self._render_contacts()

@@ -40,10 +40,13 @@ from roost.xmpp.events import (
     ChatMessage,
     ChatReceived,
     ChatSent,
+    ChatState,
     Dropped,
+    Marker,
     MessageFailed,
     Online,
     PresenceChanged,
+    Receipt,
     Resumed,
     RosterChanged,
     RosterItem,
@@ -303,12 +306,35 @@ class XmppClient:
         )
         message.add("body", text=body)
         message.add("origin-id", ns.SID, {"id": msg_id})
+        # Receipt (XEP-0184) and chat markers (XEP-0333) come back for this id
+        # (`Receipt` / `Marker`); "active" (XEP-0085) tells we send chat states.
+        from roost.xmpp.xeps import xep_0085, xep_0184, xep_0333
+
+        message.append(xep_0184.build_request())
+        message.append(xep_0333.build_markable())
+        message.append(xep_0085.build_chat_state("active"))
         self._send(message)
         sent = self._sent
         sent[msg_id] = _as_jid(to).bare
         if len(sent) > MAX_SENT_IDS:
             del sent[next(iter(sent))]
         return msg_id
+
+    def send_marker(self, to: JID | str, kind: str, marked_id: str) -> str:
+        """Send a XEP-0333 marker (`kind`: received/displayed/acknowledged) for
+        the message `marked_id` we got from `to`; returns the marker message's id."""
+        from roost.xmpp.xeps import xep_0333
+
+        msg_id = self._stream.new_id()
+        self._send(xep_0333.build_marker_message(_as_jid(to), msg_id, kind, marked_id))
+        return msg_id
+
+    def send_chat_state(self, to: JID | str, state: str) -> None:
+        """Send a standalone XEP-0085 notification (composing, paused, ...).
+        Only to someone who sent us chat states (XEP-0085 §5.1: the caller's job)."""
+        from roost.xmpp.xeps import xep_0085
+
+        self._send(xep_0085.build_chat_state_message(_as_jid(to), state))
 
     def query_archive(
         self,
@@ -555,12 +581,72 @@ class XmppClient:
         msg_type = message.get("type") or "normal"
         if msg_type == "error":
             return self._on_message_error(message)
+        events: list[Record] = []
+        if msg_type in _MESSAGE_TYPES:
+            events.extend(self._on_receipt_or_marker(message))
         chat = self._chat_message(message)
         if chat is not None and message.find("stanza-id", ns.SID) is not None:
             from roost.xmpp.xeps import xep_0359
 
             chat.archive_id = xep_0359.trusted_stanza_id(message, (self.jid.bare,))
-        return [] if chat is None else [ChatReceived(chat)]
+        if chat is not None:
+            events.append(ChatReceived(chat))
+        elif msg_type in _MESSAGE_TYPES:
+            from roost.xmpp.xeps import xep_0085
+
+            state = xep_0085.parse_chat_state(message)
+            sender = self._sender(message)
+            if state is not None and sender is not None and sender.bare != self.jid.bare:
+                events.append(ChatState(sender, state))
+        return events
+
+    def _on_receipt_or_marker(self, message: Element) -> list[Record]:
+        """A live 1:1 message (never a carbon or an archive result): answer a
+        receipt request (XEP-0184) at once; turn a receipt / marker for one of
+        our messages into `Receipt` / `Marker`, but only when it comes from the
+        bare JID we sent that message to (else anyone who saw an id could mark
+        our messages delivered or read)."""
+        from roost.xmpp.xeps import xep_0184, xep_0333
+
+        events: list[Record] = []
+        parsed = xep_0184.parse_receipt(message)
+        sender = self._sender(message)
+        if parsed is not None and parsed[0] == xep_0184.REQUEST:
+            # Not to our own account's other clients; not while closing; and
+            # (XEP-0184 §8) only to contacts allowed to see our presence: a
+            # receipt would tell anyone else that we are online.
+            if (
+                sender is not None
+                and sender.bare != self.jid.bare
+                and self.online
+                and self._sees_our_presence(sender)
+            ):
+                receipt = xep_0184.receipt_for(message, self._stream.new_id())
+                if receipt is not None:
+                    self._stream.send(receipt)
+        elif parsed is not None:
+            acked_id = parsed[1]
+            if self._sent_to(acked_id, sender):
+                events.append(Receipt(sender, acked_id))  # type: ignore[arg-type]
+            else:
+                events.append(Dropped(f"receipt for {acked_id!r} from {sender}"))
+        marker = xep_0333.parse_marker(message)
+        if marker is not None:
+            if self._sent_to(marker.id, sender):
+                events.append(Marker(sender, marker.kind, marker.id))  # type: ignore[arg-type]
+            else:
+                events.append(Dropped(f"{marker.kind} marker for {marker.id!r} from {sender}"))
+        return events
+
+    def _sees_our_presence(self, jid: JID) -> bool:
+        """The roster says `jid` is subscribed to our presence (from/both)."""
+        item = self.roster.get(jid.bare)
+        return item is not None and item.subscription in ("from", "both")
+
+    def _sent_to(self, msg_id: str, sender: JID | None) -> bool:
+        """True when we recently sent `msg_id` to `sender`'s bare JID."""
+        addressee = self._sent.get(msg_id)
+        return addressee is not None and sender is not None and sender.bare == addressee
 
     def _on_archive_result(self, message: Element) -> list[Record]:
         """A XEP-0313 result (SECURITY.md: only for our queryid, from our account)."""
@@ -598,6 +684,8 @@ class XmppClient:
         to_text = message.get("to")
         delay = message.find("delay", ns.DELAY)
         stamp_text = None if delay is None else delay.get("stamp")
+        from roost.xmpp.xeps import xep_0085, xep_0333
+
         return ChatMessage(
             message.get("id"),
             sender,
@@ -606,6 +694,8 @@ class XmppClient:
             msg_type,
             message.find_text("thread", ns.CLIENT) or None,
             None if stamp_text is None else parse_datetime(stamp_text),
+            markable=xep_0333.is_markable(message),
+            chat_state=xep_0085.parse_chat_state(message),
         )
 
     def _on_carbon(self, message: Element) -> list[Record]:

@@ -69,7 +69,10 @@ class ChatMessage(Record):
     message; None otherwise. Deduplicate on it first.
     """
 
-    __slots__ = ("archive_id", "body", "from_jid", "id", "stamp", "thread", "to_jid", "type")
+    __slots__ = (
+        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "stamp", "thread",
+        "to_jid", "type",
+    )
 
     def __init__(
         self,
@@ -81,9 +84,13 @@ class ChatMessage(Record):
         thread: str | None = None,
         stamp: float | None = None,
         archive_id: str | None = None,
+        markable: bool = False,
+        chat_state: str | None = None,
     ) -> None:
         self.id = id
         self.archive_id = archive_id
+        self.markable = markable
+        self.chat_state = chat_state
         self.from_jid = from_jid
         self.to_jid = to_jid
         self.body = body
@@ -206,6 +213,41 @@ class MessageFailed(Record):
     def __init__(self, id: str | None, error: StanzaError) -> None:
         self.id = id
         self.error = error
+
+
+class Receipt(Record):
+    """XEP-0184: `from_jid` received our message `id`. Only for an id we sent
+    recently (`MAX_SENT_IDS`) to `from_jid`'s bare JID; anything else is `Dropped`."""
+
+    __slots__ = ("from_jid", "id")
+
+    def __init__(self, from_jid: JID, id: str) -> None:
+        self.from_jid = from_jid
+        self.id = id
+
+
+class Marker(Record):
+    """XEP-0333: `from_jid` marked our message `id` as `kind` ("received",
+    "displayed" or "acknowledged"); checked like `Receipt`."""
+
+    __slots__ = ("from_jid", "id", "kind")
+
+    def __init__(self, from_jid: JID, kind: str, id: str) -> None:
+        self.from_jid = from_jid
+        self.kind = kind
+        self.id = id
+
+
+class ChatState(Record):
+    """XEP-0085: a standalone chat state notification (no body) from `from_jid`:
+    `state` is active/composing/paused/inactive/gone. A state inside a message
+    with a body is `ChatMessage.chat_state` instead."""
+
+    __slots__ = ("from_jid", "state")
+
+    def __init__(self, from_jid: JID, state: str) -> None:
+        self.from_jid = from_jid
+        self.state = state
 
 
 class Dropped(Record):
