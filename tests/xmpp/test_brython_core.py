@@ -70,7 +70,11 @@ def record() -> list[dict[str, Any]]:
     final = server.final(base64.b64decode(element_text(response)))
     feed(f'<success xmlns="{SASL}">{b64(final)}</success>')
     feed(SERVER_OPEN)
-    feed(features('<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>'))
+    feed(
+        features(
+            '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>', '<csi xmlns="urn:xmpp:csi:0"/>'
+        )
+    )
     feed(
         '<iq xmlns="jabber:client" type="result" id="0202020202020202">'
         '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind">'
@@ -98,6 +102,33 @@ def record() -> list[dict[str, Any]]:
         '<body>hi &lt;b&gt;</body><delay xmlns="urn:xmpp:delay" '
         'stamp="2002-09-10T23:08:25.5+01:00"/></message>'
     )
+    # Issue 3: origin-id and correction parsing, CSI, ping, sending a correction.
+    feed(
+        '<message xmlns="jabber:client" type="chat" id="m2" from="bob@example.org/x">'
+        '<body>hi, fixed</body><origin-id xmlns="urn:xmpp:sid:0" id="o2"/>'
+        '<replace xmlns="urn:xmpp:message-correct:0" id="m1"/></message>'
+    )
+
+    def call(method: str, *args: Any, **kwargs: Any) -> None:
+        result = getattr(client, method)(*args, **kwargs)
+        out = client.take_output()
+        steps.append(
+            {
+                "op": "call",
+                "method": method,
+                "args": list(args),
+                "kwargs": kwargs,
+                "result": repr(result),
+                "out": out,
+                "events": [],
+            }
+        )
+
+    call("set_active", False)
+    call("set_active", False)
+    call("ping")
+    call("send_chat", "bob@example.org", "fixed", replaces="m0")
+    call("unacked_ids")
     feed(
         '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
         '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'

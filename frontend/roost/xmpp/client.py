@@ -25,6 +25,24 @@ and a result is accepted only for such a `queryid` and from our own bare
 JID or no `from` (SECURITY.md); anything else is `Dropped`, never shown.
 A live message's `<stanza-id/>` is trusted only when `by` is our own bare
 JID (`ChatMessage.archive_id`).
+
+Confirming (XEP-0198 with `ack_after_confirm=True`, for "ack an inbound
+stanza only once it is stored"): the events whose class has
+`needs_confirm = True` are exactly `ChatReceived` and `ChatSent` (live
+messages, received and sent carbons alike). Each one must be confirmed
+once, in the order `receive()` returned them, with `confirm_handled()`,
+including those the caller decides not to store (a duplicate, a correction
+it drops, a message from a blocked contact): an unconfirmed event holds
+back the acks of every later stanza, and the server's unacked queue grows
+until it gives up on the session. A stanza yields at most one such event.
+Everything else counts as handled when `receive()` returns and needs no
+confirmation: `ArchiveMessage` (the archive keeps it: move the catch-up
+cursor only once the page is stored), `Receipt`, `Marker`, `ChatState`,
+`MessageFailed`, presence and roster events, `Dropped`. Confirm on the
+client that reported the event: confirmations owed by a dead connection's
+client go to that client (they move its `resume_state()` "h_in"), never to
+the next one; what the old one never confirmed, the server re-sends after
+`Resumed` (dedup by id/origin-id). Without SM the calls are still accepted.
 """
 
 from __future__ import annotations
@@ -57,7 +75,7 @@ from roost.xmpp.events import (
 from roost.xmpp.jid import JID
 from roost.xmpp.stamps import parse_datetime
 from roost.xmpp.stream import CLOSED, CLOSING, READY, ClientStream, stanza_error
-from roost.xmpp.xeps.xep_0198 import ACK_EVERY
+from roost.xmpp.xeps.xep_0198 import ACK_EVERY, is_stanza
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,6 +121,7 @@ class XmppClient:
     __slots__ = (
         "_archive_queries",
         "_carbons",
+        "_csi_active",
         "_online",
         "_pending",
         "_sent",
@@ -131,9 +150,10 @@ class XmppClient:
         an earlier client's `resume_state()`: after SASL the session is resumed
         instead of bound (`Resumed`, or `ResumeFailed` then a fresh `Online`);
         a malformed one raises ValueError. `ack_after_confirm`: a stanza whose
-        events need storing (`ChatReceived`) counts as handled for the server
-        only after `confirm_handled()`; by default it counts once `receive()`
-        returned. `ack_every`: ask for an ack after this many stanzas sent.
+        events need storing (`ChatReceived`, `ChatSent`: "Confirming" in the
+        module docstring) counts as handled for the server only after
+        `confirm_handled()`; by default it counts once `receive()` returned.
+        `ack_every`: ask for an ack after this many stanzas sent.
         `sm_resume=False` enables acks without asking for resumption, for a
         driver that doesn't keep `resume_state()`: the server then ends the
         session when the connection drops instead of holding it for a resume.
@@ -155,6 +175,10 @@ class XmppClient:
             sm_resume=sm_resume,
         )
         self._online = False
+        # XEP-0352 state the server has for this session: True after a fresh
+        # bind (the default), None when unknown (a resumed session keeps the
+        # state the old connection set).
+        self._csi_active: bool | None = None
         self._carbons = carbons
         self.carbons_enabled = False
         # queryid → our own bare JID, for each archive query without its <fin/> yet
@@ -214,7 +238,10 @@ class XmppClient:
             waiting = False
             for event in handled:
                 waiting = waiting or event.needs_confirm
-            stream.sm.received(waiting)
+            if is_stanza(element):
+                # XEP-0198 counts message/presence/iq only: anything else in
+                # jabber:client (invalid, ignored) must not move `h`.
+                stream.sm.received(waiting)
             events.extend(handled)
             return events
         was_ready = stream.state == READY
@@ -225,6 +252,7 @@ class XmppClient:
                 resumed = resumed or isinstance(event, Resumed)
             if resumed:
                 self._online = True  # the session goes on: no roster, no presence
+                self._csi_active = None  # the server kept the old connection's
             else:
                 events.extend(self._go_online())
         if stream.state == CLOSED:
@@ -254,9 +282,60 @@ class XmppClient:
 
     def confirm_handled(self, n: int = 1) -> None:
         """With `ack_after_confirm=True`: the `n` oldest events that need it
-        (`ChatReceived`, in the order received) are stored; the server may now
-        drop them. Raises ValueError when fewer are waiting."""
+        (`ChatReceived`, `ChatSent`: see "Confirming" in the module docstring)
+        are stored; the server may now drop them. Raises ValueError when
+        fewer are waiting. Call it on the client that reported the events
+        (also after its `Closed`: it then only moves `resume_state()`'s
+        "h_in"), never on the next connection's client."""
         self._stream.confirm_handled(n)
+
+    @property
+    def sm_active(self) -> bool:
+        """XEP-0198 is on for this stream: from our `<enable/>` (or `Resumed`)
+        on, every stanza we send will be acknowledged (`Acked`), also those
+        sent before `<enabled/>` arrives. False without SM, and again after
+        `SmFailed` (enable refused: no `Acked` will come for what was sent)."""
+        return self._stream.sm.active
+
+    def unacked_ids(self) -> list[str]:
+        """Ids of our message stanzas the server has not acknowledged yet
+        (XEP-0198), oldest first: `send_chat`'s (and `send_marker`'s) ids.
+
+        Empty when SM is off (refused, not offered, or after `ResumeFailed`:
+        the fresh session starts a new count). Right after `Resumed` these are
+        the messages the core has just re-sent itself (exactly once): don't
+        send them again; `Acked` reports them as they are acknowledged.
+        """
+        return self._stream.sm.unacked_ids()
+
+    # -- XEP-0352 client state indication ----------------------------------------
+    @property
+    def csi_supported(self) -> bool:
+        """The server offered XEP-0352 (`<csi/>` in the stream features)."""
+        return self._stream.csi_supported
+
+    def set_active(self, active: bool) -> bool:
+        """Tell the server whether the user is looking (XEP-0352): `<active/>`
+        or `<inactive/>` (an inactive client may get presence and other
+        unimportant stanzas late, in batches). Sent only when the server
+        supports CSI, the session is online and the state changes; returns
+        True when it sent. A nonza: not counted or re-sent by XEP-0198.
+
+        A fresh session (`Online`) starts active. While offline nothing is
+        sent or remembered: call it again after `Online` when the page is
+        hidden. After `Resumed` the server keeps the state the previous
+        connection set, which this client doesn't know: call
+        `set_active(page visible)` right after `Resumed`; the first call then
+        always sends.
+        """
+        active = bool(active)
+        if not self.csi_supported or not self.online or self._csi_active is active:
+            return False
+        from roost.xmpp.xeps import xep_0352
+
+        self._stream.send(xep_0352.build_active() if active else xep_0352.build_inactive())
+        self._csi_active = active
+        return True
 
     def resume_state(self) -> dict[str, object] | None:
         """Plain JSON-able data for `XmppClient(..., resume=...)`, or None when
@@ -294,18 +373,35 @@ class XmppClient:
         self._pending[iq_id] = (to, handler)
         return iq_id
 
-    def send_chat(self, to: JID | str, body: str, *, id: str | None = None) -> str:
+    def send_chat(
+        self,
+        to: JID | str,
+        body: str,
+        *,
+        id: str | None = None,
+        replaces: str | None = None,
+    ) -> str:
         """Send a chat message; returns its id (also sent as XEP-0359 origin-id).
 
-        `id`: re-send a message under the id it had (after `ResumeFailed`), so
-        the receiver can tell it is the same message; a new id by default.
+        `id`: re-send a message under the id it had (after `ResumeFailed`, or
+        from the outbox), so the receiver can tell it is the same message; a
+        new id by default. `replaces`: a XEP-0308 correction of our message
+        with that id (the *original* message's id, also when correcting a
+        correction); the correction has its own new id and origin-id, and
+        `body` is the whole corrected text. An empty `replaces` is a ValueError.
         """
+        if replaces is not None and not replaces:
+            raise ValueError("replaces must be the corrected message's id")
         msg_id = id or self._stream.new_id()
         message = Element(
             "message", ns.CLIENT, {"type": "chat", "to": str(_as_jid(to)), "id": msg_id}
         )
         message.add("body", text=body)
         message.add("origin-id", ns.SID, {"id": msg_id})
+        if replaces is not None:
+            from roost.xmpp.xeps import xep_0308
+
+            message.append(xep_0308.build_replace(replaces))
         # Receipt (XEP-0184) and chat markers (XEP-0333) come back for this id
         # (`Receipt` / `Marker`); "active" (XEP-0085) tells we send chat states.
         from roost.xmpp.xeps import xep_0085, xep_0184, xep_0333
@@ -336,6 +432,18 @@ class XmppClient:
 
         self._send(xep_0085.build_chat_state_message(_as_jid(to), state))
 
+    def ping(self) -> str:
+        """Send a XEP-0199 ping to our server (its domain); returns the iq id.
+
+        The answer is not reported: any frame that arrives shows the link is
+        alive, which is what the caller watches. An error answer (or none)
+        doesn't end the session; an answer from anyone but the domain is
+        `Dropped`.
+        """
+        return self._iq(
+            "get", Element("ping", ns.PING), _ignore_response, JID(None, self.jid.domain)
+        )
+
     def query_archive(
         self,
         after_id: str | None = None,
@@ -343,23 +451,35 @@ class XmppClient:
         before_last: bool = False,
         max: int = 100,
         before_id: str | None = None,
+        with_jid: JID | str | None = None,
     ) -> str:
         """Query our own archive (XEP-0313); returns the query id.
 
         `after_id`: the page after that archive id (catching up, forward);
         `start`: from that time (epoch seconds); `before_last=True`: the last
-        page; `before_id`: the page before that id (paging back). Results
-        arrive as `ArchiveMessage`, then `ArchiveDone` (or `ArchiveGap` when
+        page; `before_id`: the page before that id (paging back); `with_jid`:
+        only messages to and from that JID (the `with` field; a bare JID
+        covers all its clients: one conversation). Results arrive as
+        `ArchiveMessage`, then `ArchiveDone` (or `ArchiveGap` when
         `after_id`/`before_id` is no longer in the archive, `ArchiveFailed`).
+        They are checked exactly like any other query's (our queryid, from
+        our own bare JID or no `from`), not against `with_jid`.
         """
         from roost.xmpp.xeps import xep_0313
 
         if before_last and before_id is None:
             before_id = ""
+        with_text = None if with_jid is None else str(_as_jid(with_jid))
         query_id = self._stream.new_id()
         iq_id = self._stream.new_id()
         iq = xep_0313.build_query(
-            iq_id, query_id, start=start, after_id=after_id, before_id=before_id, max=max
+            iq_id,
+            query_id,
+            with_text,
+            start=start,
+            after_id=after_id,
+            before_id=before_id,
+            max=max,
         )
         self._send(iq)
         self._archive_queries[query_id] = self.jid.bare
@@ -445,6 +565,7 @@ class XmppClient:
     # -- receiving --------------------------------------------------------------
     def _go_online(self) -> list[Record]:
         self._online = True
+        self._csi_active = True  # XEP-0352 §4: a fresh session starts active
         # RFC 6121 §2.2 then §4.2: roster first, then initial presence, so the
         # presences the server sends back meet a known roster.
         self._iq("get", Element("query", ns.ROSTER), self._on_roster_result)
@@ -684,7 +805,7 @@ class XmppClient:
         to_text = message.get("to")
         delay = message.find("delay", ns.DELAY)
         stamp_text = None if delay is None else delay.get("stamp")
-        from roost.xmpp.xeps import xep_0085, xep_0333
+        from roost.xmpp.xeps import xep_0085, xep_0308, xep_0333, xep_0359
 
         return ChatMessage(
             message.get("id"),
@@ -696,6 +817,8 @@ class XmppClient:
             None if stamp_text is None else parse_datetime(stamp_text),
             markable=xep_0333.is_markable(message),
             chat_state=xep_0085.parse_chat_state(message),
+            origin_id=xep_0359.parse_origin_id(message),
+            replaces=xep_0308.parse_replace(message),
         )
 
     def _on_carbon(self, message: Element) -> list[Record]:

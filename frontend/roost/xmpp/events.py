@@ -67,11 +67,18 @@ class ChatMessage(Record):
     the XEP-0359 stanza-id our own account's archive gave it (only when set
     `by` our own bare JID: trusted), or the XEP-0313 result id of an archived
     message; None otherwise. Deduplicate on it first.
+
+    `origin_id`: the sender's XEP-0359 `<origin-id/>` (only as good as the
+    sender: dedup it scoped to the sender's bare JID). `replaces`: the id
+    of the message this one corrects (XEP-0308 `<replace id/>`: the
+    original's id, also when correcting a correction). Not checked here:
+    apply a correction only when it comes from the original's sender
+    (`xep_0308.is_valid_correction`; the store does).
     """
 
     __slots__ = (
-        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "stamp", "thread",
-        "to_jid", "type",
+        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "origin_id",
+        "replaces", "stamp", "thread", "to_jid", "type",
     )
 
     def __init__(
@@ -86,8 +93,12 @@ class ChatMessage(Record):
         archive_id: str | None = None,
         markable: bool = False,
         chat_state: str | None = None,
+        origin_id: str | None = None,
+        replaces: str | None = None,
     ) -> None:
         self.id = id
+        self.origin_id = origin_id
+        self.replaces = replaces
         self.archive_id = archive_id
         self.markable = markable
         self.chat_state = chat_state

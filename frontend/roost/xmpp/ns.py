@@ -12,6 +12,7 @@ CLIENT = "jabber:client"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 ROSTER = "jabber:iq:roster"
 PING = "urn:xmpp:ping"  # XEP-0199
+CSI = "urn:xmpp:csi:0"  # XEP-0352 (xeps/xep_0352.NS)
 DELAY = "urn:xmpp:delay"  # XEP-0203
 SID = "urn:xmpp:sid:0"  # XEP-0359
 DISCO_INFO = "http://jabber.org/protocol/disco#info"  # XEP-0030

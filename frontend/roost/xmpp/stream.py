@@ -101,6 +101,7 @@ class ClientStream:
         "_session_id",
         "_sm_offered",
         "authenticated",
+        "csi_supported",
         "deferred",
         "jid",
         "mechanisms",
@@ -133,6 +134,8 @@ class ClientStream:
         self.mechanisms = tuple(mechanisms) if mechanisms else DEFAULT_MECHANISMS
         self.state = IDLE
         self.authenticated = False
+        # XEP-0352: the server listed <csi/> in the features after SASL.
+        self.csi_supported = False
         # Elements, or already serialised stanzas (counted or re-sent by SM).
         self.output: list[Element | str] = []
         # Events that arose outside `receive` (a broken SM session while
@@ -320,6 +323,7 @@ class ClientStream:
         optional = session is None or session.find("optional") is not None
         self._session_id = "" if optional else "pending"
         self._sm_offered = features.find("sm", xep_0198.NS) is not None
+        self.csi_supported = features.find("csi", ns.CSI) is not None
         if self._resume_jid is not None:
             if not self._sm_offered:
                 return self._resume_failed("feature-not-implemented", None)
@@ -453,6 +457,10 @@ class ClientStream:
             sm.resumable = resumable
             sm.max = max_seconds
             sm.location = location
+            if sm.unacked_ids():
+                # Messages sent between <enable/> and <enabled/> (an outbox
+                # flushed at Online): ask now, <r/> wasn't allowed before.
+                self._request_ack()
             return [SmEnabled(sm_id, resumable, max_seconds, location)]
         if name == "failed" and sm.active and not sm.enabled:
             condition, _ = parse_failed(element)
