@@ -21,11 +21,12 @@ boot.mark("roost-python-start")
 def start(config: dict[str, object]) -> None:
     from roost.app import ChatApp
     from roost.platform.browser import BrowserPlatform
+    from roost.platform.tabs import TabLock
     from roost.ui.view import ChatView
 
     platform = BrowserPlatform(config)
     app = ChatApp(platform)
-    view = ChatView(app)
+    view = ChatView(app, TabLock())
     boot.set_ready()
     boot.mark("roost-python-ready")
     pending = boot.take_pending_login()
@@ -39,6 +40,7 @@ def main() -> None:
     load_config(start)  # the fetch runs while the imports below compile
     import roost.app
     import roost.platform.browser
+    import roost.platform.tabs
     import roost.ui.view  # noqa: F401
 
 

@@ -1,11 +1,16 @@
 """An in-memory platform and a scripted XMPP server for ChatApp tests.
 
-Nothing here stands in for the code under test: the app, the XmppClient and
-the SCRAM exchange are the real ones. The server speaks real RFC 7395 frames
-and checks the SCRAM proof with CPython's hmac (tests/xmpp/support.py).
+Nothing here stands in for the code under test: the app, the XmppClient, the
+message store, the storage backend (`roost.platform.schema.MemoryBackend`,
+the same one untrusted sessions use in the browser) and the SCRAM exchange
+are the real ones. The server speaks real RFC 7395 frames and checks the
+SCRAM proof with CPython's hmac (tests/xmpp/support.py).
+
 Network, storage and PBKDF2 completions are queued as tasks and run by
-`FakePlatform.run()`, as an event loop would; `call_later` timers fire, in
-order of their due time, once no task is left (without moving the clock).
+`FakePlatform.run()`, as an event loop would; then `call_later` timers fire
+in order of their due time, the clock moving to each (up to `RUN_HORIZON`
+seconds past where `run()` started: the app's XEP-0199 ping timer, due
+PING_IDLE = 60 s after the last frame, only fires through `advance()`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import base64
 import hashlib
 from collections.abc import Callable
 
+from roost.app import ChatApp
+from roost.platform.schema import MemoryBackend, key_order
 from roost.xmpp.element import Element
-from roost.xmpp.errors import NetworkError
+from roost.xmpp.errors import NetworkError, XmlError
 from roost.xmpp.xmlparse import parse_xml
 
 from tests.xmpp.support import ScramServer, b64, features, mechanisms
@@ -23,49 +30,80 @@ from tests.xmpp.support import ScramServer, b64, features, mechanisms
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 SM = "urn:xmpp:sm:3"
+CSI = "urn:xmpp:csi:0"
+PING = "urn:xmpp:ping"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 CARBONS = "urn:xmpp:carbons:2"
 DOMAIN = "example.org"
 MAM = "urn:xmpp:mam:2"
 RSM = "http://jabber.org/protocol/rsm"
 FORWARD = "urn:xmpp:forward:0"
+DATA_FORMS = "jabber:x:data"
+# `run()` fires timers due at most this long after the clock it started at.
+RUN_HORIZON = 50.0
 
 
-class FakeStorage:
-    """Same surface as the platform's storage; callbacks run as tasks."""
+class FakeStorage(MemoryBackend):
+    """The real memory backend, its callbacks queued as platform tasks.
+
+    `trusted` storages stand for IndexedDB: `FakePlatform` keeps one per
+    account, so a second `ChatApp` on the same platform (a reload) finds what
+    the first wrote. `hold()` keeps every callback back until `release()`
+    (a slow disk); the data itself changes at the call, as a committed
+    transaction would.
+    """
 
     def __init__(self, platform: FakePlatform, account: str, trusted: bool) -> None:
+        super().__init__(account, self._later)
         self.platform = platform
-        self.account = account
         self.trusted = trusted
-        self.data: dict[str, dict[object, object]] = {"roster": {}, "messages": {}, "meta": {}}
         self.destroyed = False
+        self.holding = False
+        self.held: list[Callable[[], object]] = []
 
-    def _later(self, cb: Callable[..., None] | None, *args: object) -> None:
-        if cb is not None:
-            self.platform.tasks.append(lambda: cb(*args))
+    def _later(self, fn: Callable[[], object]) -> None:
+        (self.held if self.holding else self.platform.tasks).append(fn)
 
-    def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
-        self._later(cb, self.data[store].get(key))
+    def hold(self) -> None:
+        self.holding = True
 
-    def put(
-        self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
-    ) -> None:
-        self.data[store][key] = value
-        self._later(cb)
+    def release(self) -> None:
+        self.holding = False
+        held, self.held = self.held, []
+        self.platform.tasks.extend(held)
 
-    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
-        self._later(cb, dict(self.data[store]))
+    @property
+    def data(self) -> dict[str, dict[object, object]]:
+        """Every store's records as stored (key → value); read-only use."""
+        return self._data
 
-    def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
-        self.data[store].pop(key, None)
-        self._later(cb)
+    def records(self, store: str) -> list[dict[str, object]]:
+        """The values of `store` in key order."""
+        data = self._data[store]
+        found: list[dict[str, object]] = []
+        for key in sorted(data, key=key_order):
+            value = data[key]
+            if isinstance(value, dict):
+                found.append(value)
+        return found
+
+    def messages(self, conversation: str) -> list[dict[str, object]]:
+        """The stored message records (kind "message") of a conversation, in order."""
+        found = [
+            v
+            for v in self.records("messages")
+            if v.get("conversation") == conversation and v.get("kind") == "message"
+        ]
+        return sorted(found, key=lambda v: (float(v["stamp"]), int(v["seq"])))  # type: ignore[arg-type,call-overload]
+
+    def seed(self, store: str, key: object, value: object) -> None:
+        """Put a record now (a database left by an earlier page)."""
+        self._put(store, key, value)
 
     def destroy(self, cb: Callable[[], None] | None = None) -> None:
-        for data in self.data.values():
-            data.clear()
         self.destroyed = True
-        self._later(cb)
+        super().destroy(cb)
 
 
 class FakeConnection:
@@ -82,7 +120,12 @@ class FakeConnection:
         self.on_frame = on_frame
         self.on_close = on_close
         self.sent: list[str] = []
+        # Frames written after the network died unnoticed (`stall`) or after a
+        # drop the app hasn't heard of yet: they never reach the server.
+        self.lost: list[str] = []
         self.closed = False
+        self.closed_by_app = False
+        self.stalled = False
         if server is None:  # nothing listening
             platform.tasks.append(lambda: self._finish(NetworkError(False, "refused")))
         else:
@@ -90,38 +133,87 @@ class FakeConnection:
             platform.tasks.append(on_open)
 
     def send(self, text: str) -> None:
-        assert not self.closed, "send after close"
+        assert not self.closed_by_app, "send after close"
+        if self.closed or self.stalled:
+            self.lost.append(text)
+            return
         self.sent.append(text)
         assert self.server is not None
         self.server.handle(parse_xml(text))
 
     def close(self) -> None:
+        """The app closes the socket (no `<close/>` frame unless it sent one)."""
         if not self.closed:
             self.platform.tasks.append(lambda: self._finish(None))
         self.closed = True
+        self.closed_by_app = True
 
     def deliver(self, frame: str) -> None:
-        """The server sends `frame` (arrives when tasks run)."""
+        """The server sends `frame` (arrives when tasks run; never once dead)."""
+        if self.stalled or self.closed:
+            return
         self.platform.tasks.append(lambda: None if self.closed else self.on_frame(frame))
 
     def drop(self) -> None:
-        """The network dies."""
+        """The network dies and the browser notices (close event)."""
         self.closed = True
         self.platform.tasks.append(lambda: self._finish(NetworkError(True, "reset")))
+
+    def stall(self) -> None:
+        """The network dies unnoticed: frames vanish both ways, no close event."""
+        self.stalled = True
+
+    def vanish(self) -> None:
+        """The page is gone (reload): the socket closes, nobody hears of it."""
+        self.closed = True
+        self.closed_by_app = True
 
     def _finish(self, error: NetworkError | None) -> None:
         self.closed = True
         self.on_close(error)
 
 
+class SmSession:
+    """The server side of one XEP-0198 session (it outlives its connection)."""
+
+    def __init__(self, sm_id: str, resumable: bool, full: str) -> None:
+        self.id = sm_id
+        self.resumable = resumable
+        self.full = full
+        self.h_in = 0  # stanzas from the client handled
+        self.sent = 0  # stanzas sent to the client since <enabled/>
+        self.unacked: list[tuple[int, str]] = []  # (number, frame) the client hasn't acked
+        self.acked = 0  # the client's last h
+
+    def ack(self, h: int) -> None:
+        self.acked = h
+        self.unacked = [(n, f) for n, f in self.unacked if n > h]
+
+
 class FakeServer:
-    """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence, messages,
-    disco#info of the domain (with carbons), carbons enable, XEP-0198 acks
-    when made with `sm=True` (`<r/>` is answered with the count of stanzas
-    received since `<enable/>`), and a XEP-0313 archive of the user: `archive`
-    is a list of `(archive id, stamp, inner message xml)`, oldest first,
-    paged with RSM after/before/max (`archive_max` at most per page);
-    `archive=None` answers queries with `service-unavailable`."""
+    """Just enough of an XMPP server: SCRAM-SHA-256, bind, roster, presence,
+    messages, disco#info of the domain (`features`, carbons by default),
+    carbons enable, XEP-0199 pings (answered unless `answer_pings` is False),
+    XEP-0352 CSI when made with `csi=True` (`csi_states` records the nonzas).
+
+    XEP-0198 when made with `sm=True`: `<enable resume="true"/>` gets a
+    resumable session (`sm_resume=False`: not resumable); every stanza sent
+    to the client is counted and kept until the client's `<a h/>`
+    (`client_acks` records each h); `<r/>` is answered with the count
+    handled (unless `answer_r` is False; `ack()` sends it later);
+    `request_ack()` sends `<r/>`. A resumable session outlives its
+    connection unless the client closed the stream; `<resume/>` is answered
+    according to `resume_answer`: "auto" (resumed when the session is held,
+    re-sending what the client's h doesn't cover, else `<failed/>`),
+    "fail" (`<failed h/>` with what the server handled), or a stream error
+    frame. `resumes` logs (answer, previd).
+
+    XEP-0313: `archive` is the user's archive, a list of `(archive id, stamp,
+    inner message xml)`, oldest first, paged with RSM after/before/max
+    (`archive_max` at most per page) and filtered by the `with` field;
+    an anchor id not in it is `item-not-found`; `archive=None` answers
+    queries with `service-unavailable`. `archive_queries` records each query
+    as (with, after, before)."""
 
     def __init__(
         self,
@@ -129,14 +221,18 @@ class FakeServer:
         rosters: dict[str, list[str]] | None = None,
         sm: bool = False,
         features: tuple[str, ...] = (CARBONS,),
+        csi: bool = False,
     ) -> None:
         self.users = users
         self.rosters = rosters or {}
         self.sm = sm
+        self.sm_resume = True
+        self.refuse_enable = False  # answer <enable/> with <failed/>
+        self.csi = csi
         self.features = features
         self.archive: list[tuple[str, float, str]] | None = []
         self.archive_max = 100
-        self.sm_count: int | None = None  # stanzas handled since <enable/>
+        self.archive_queries: list[tuple[str | None, str | None, str | None]] = []
         self.carbons = False
         # Frames the server sends right after the client's initial presence.
         self.presences: list[str] = []
@@ -145,8 +241,25 @@ class FakeServer:
         self.connections = 0
         self.user = ""
         self.full = ""
+        # XEP-0198: the session of the current connection, and those that can be resumed.
+        self.session: SmSession | None = None
+        self.sessions: dict[str, SmSession] = {}
+        self.answer_r = True
+        self.client_acks: list[int] = []
+        self.resume_answer = "auto"
+        self.resumes: list[tuple[str, str | None]] = []
+        self.binds = 0
+        self.csi_states: list[str] = []
+        self.answer_pings = True
+        self.pings = 0
         self._scram: ScramServer | None = None
         self._authed = False
+        self._sm_seq = 0
+
+    @property
+    def sm_count(self) -> int | None:
+        """Stanzas handled since `<enable/>` (None: no SM on this connection)."""
+        return None if self.session is None else self.session.h_in
 
     def attach(self, connection: FakeConnection) -> None:
         """A new WebSocket: a new, unauthenticated stream."""
@@ -154,13 +267,86 @@ class FakeServer:
         self.connections += 1
         self._authed = False
         self._scram = None
-        self.sm_count = None
+        self.session = None
         self.carbons = False
 
     def send(self, frame: str) -> None:
+        """Send `frame` to the client; counted and kept for XEP-0198 when it is a stanza."""
         assert self.connection is not None
+        session = self.session
+        if session is not None and frame.startswith(("<message", "<presence", "<iq")):
+            try:
+                element: Element | None = parse_xml(frame)
+            except XmlError:
+                element = None  # a broken frame the client will refuse
+            if element is not None and element.ns == "jabber:client":
+                session.sent += 1
+                session.unacked.append((session.sent, frame))
         self.connection.deliver(frame)
 
+    # -- XEP-0198 -----------------------------------------------------------------
+    def request_ack(self) -> None:
+        """Send `<r/>`: the client answers with what it handled."""
+        self.send(f'<r xmlns="{SM}"/>')
+
+    def ack(self) -> None:
+        """Send `<a h/>` with what the server handled of the client's stanzas."""
+        assert self.session is not None
+        self.send(f'<a xmlns="{SM}" h="{self.session.h_in}"/>')
+
+    def unacked_frames(self) -> list[str]:
+        return [] if self.session is None else [f for _n, f in self.session.unacked]
+
+    def _sm(self, element: Element) -> None:
+        name = element.name
+        if name == "enable" and self.refuse_enable:
+            self.send(f'<failed xmlns="{SM}"><unexpected-request xmlns="{STANZAS}"/></failed>')
+        elif name == "enable":
+            self._sm_seq += 1
+            resumable = element.get("resume") in ("true", "1") and self.sm_resume
+            session = SmSession(f"sm-{self._sm_seq}", resumable, self.full)
+            if resumable:
+                self.sessions[session.id] = session
+                self.send(f'<enabled xmlns="{SM}" id="{session.id}" resume="true" max="300"/>')
+            else:
+                self.send(f'<enabled xmlns="{SM}"/>')
+            self.session = session  # counting starts after <enabled/>
+        elif name == "r" and self.session is not None and self.answer_r:
+            self.ack()
+        elif name == "a" and self.session is not None:
+            h = int(element.get("h") or "0")
+            self.client_acks.append(h)
+            self.session.ack(h)
+        elif name == "resume":
+            self._resume(element)
+
+    def _resume(self, element: Element) -> None:
+        previd = element.get("previd")
+        h = int(element.get("h") or "0")
+        answer = self.resume_answer
+        session = self.sessions.get(previd or "")
+        if answer not in ("auto", "fail"):  # a stream error
+            self.resumes.append(("error", previd))
+            self.send(answer)
+            return
+        if answer == "fail" or session is None:
+            self.resumes.append(("failed", previd))
+            self.sessions.pop(previd or "", None)
+            handled = f' h="{session.h_in}"' if session is not None else ""
+            self.send(
+                f'<failed xmlns="{SM}"{handled}><item-not-found xmlns="{STANZAS}"/></failed>'
+            )
+            return
+        self.resumes.append(("resumed", previd))
+        session.ack(h)
+        self.session = session
+        self.full = session.full
+        assert self.connection is not None
+        self.connection.deliver(f'<resumed xmlns="{SM}" previd="{previd}" h="{session.h_in}"/>')
+        for _n, frame in session.unacked:  # each once more, keeping its number
+            self.connection.deliver(frame)
+
+    # -- the stream -----------------------------------------------------------------
     def handle(self, element: Element) -> None:
         if element.ns == FRAMING:
             if element.name == "open":
@@ -170,24 +356,28 @@ class FakeServer:
                     offered = ['<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>']
                     if self.sm:
                         offered.append(f'<sm xmlns="{SM}"/>')
+                    if self.csi:
+                        offered.append(f'<csi xmlns="{CSI}"/>')
                     self.send(features(*offered))
                 else:
                     self.send(features(mechanisms("SCRAM-SHA-1", "SCRAM-SHA-256")))
             elif element.name == "close":
+                # An orderly end: the session can't be resumed.
+                if self.session is not None:
+                    self.sessions.pop(self.session.id, None)
                 self.send(f'<close xmlns="{FRAMING}"/>')
             return
         if element.ns == SASL:
             self._sasl(element)
             return
         if element.ns == SM:
-            if element.name == "enable":
-                self.sm_count = 0
-                self.send(f'<enabled xmlns="{SM}"/>')
-            elif element.name == "r" and self.sm_count is not None:
-                self.send(f'<a xmlns="{SM}" h="{self.sm_count}"/>')
+            self._sm(element)
             return
-        if self.sm_count is not None:
-            self.sm_count += 1
+        if element.ns == CSI:
+            self.csi_states.append(element.name)
+            return
+        if self.session is not None:
+            self.session.h_in += 1
         self.received.append(element)
         if element.name == "iq":
             self._iq(element)
@@ -217,11 +407,20 @@ class FakeServer:
         iq_id = iq.get("id")
         bind = iq.find("bind", "urn:ietf:params:xml:ns:xmpp-bind")
         if bind is not None:
+            self.binds += 1
             self.full = f"{self.user}@{DOMAIN}/{bind.find_text('resource')}"
             self.send(
                 f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
                 f'<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><jid>{self.full}</jid></bind></iq>'
             )
+            return
+        if iq.find("ping", PING) is not None:
+            self.pings += 1
+            if self.answer_pings:
+                self.send(
+                    f'<iq xmlns="jabber:client" type="result" id="{iq_id}" from="{DOMAIN}" '
+                    f'to="{self.full}"/>'
+                )
             return
         disco = iq.find("query", DISCO_INFO)
         if disco is not None and iq.get("to") == DOMAIN:
@@ -254,37 +453,60 @@ class FakeServer:
             )
             self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}"/>')
 
+    def _peer(self, inner: str) -> str:
+        """The other party of an archived 1:1 message (bare JID)."""
+        message = parse_xml(inner)
+        own = f"{self.user}@{DOMAIN}"
+        sender = (message.get("from") or "").partition("/")[0]
+        to = (message.get("to") or "").partition("/")[0]
+        return to if sender == own else sender
+
     def _archive_query(self, iq_id: str, query: Element) -> None:
         from roost.xmpp.stamps import format_datetime
 
         if self.archive is None:
             self.send(
                 f'<iq xmlns="jabber:client" type="error" id="{iq_id}"><error type="cancel">'
-                '<service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>'
+                f'<service-unavailable xmlns="{STANZAS}"/></error></iq>'
             )
             return
+        with_jid = None
+        form = query.find("x", DATA_FORMS)
+        if form is not None:
+            for field in form.children:
+                if field.get("var") == "with":
+                    with_jid = field.find_text("value", DATA_FORMS)
         rsm = query.find("set", RSM)
         assert rsm is not None
         limit = min(int(rsm.find_text("max", RSM) or "100"), self.archive_max)
         after, before = rsm.find("after", RSM), rsm.find("before", RSM)
+        self.archive_queries.append((
+            with_jid,
+            None if after is None else after.text,
+            None if before is None else before.text,
+        ))
         ids = [a for a, _, _ in self.archive]
-        items = self.archive
         for anchor in (after, before):
             if anchor is not None and anchor.text and anchor.text not in ids:
                 self.send(
                     f'<iq xmlns="jabber:client" type="error" id="{iq_id}"><error type="cancel">'
-                    '<item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>'
+                    f'<item-not-found xmlns="{STANZAS}"/></error></iq>'
                 )
                 return
+        items = list(self.archive)
         if after is not None and after.text:
             items = items[ids.index(after.text) + 1 :]
-            page, complete = items[:limit], len(items) <= limit
-        elif before is not None:
-            if before.text:
-                items = items[: ids.index(before.text)]
-            page, complete = items[-limit:] if limit else [], len(items) <= limit
+        elif before is not None and before.text:
+            items = items[: ids.index(before.text)]
+        if with_jid is not None:
+            items = [item for item in items if self._peer(item[2]) == with_jid]
+        if before is not None and not (after is not None and after.text):
+            page, complete = (items[-limit:] if limit else []), len(items) <= limit
         else:
             page, complete = items[:limit], len(items) <= limit
+        total = len(self.archive) if with_jid is None else len(
+            [item for item in self.archive if self._peer(item[2]) == with_jid]
+        )
         qid = query.get("queryid")
         for archive_id, stamp, inner in page:
             self.send(
@@ -294,13 +516,11 @@ class FakeServer:
                 f'<delay xmlns="urn:xmpp:delay" stamp="{format_datetime(stamp)}"/>{inner}'
                 "</forwarded></result></message>"
             )
-        first_last = (
-            f"<first>{page[0][0]}</first><last>{page[-1][0]}</last>" if page else ""
-        )
+        first_last = f"<first>{page[0][0]}</first><last>{page[-1][0]}</last>" if page else ""
         self.send(
             f'<iq xmlns="jabber:client" type="result" id="{iq_id}">'
             f'<fin xmlns="{MAM}" complete="{"true" if complete else "false"}">'
-            f'<set xmlns="{RSM}">{first_last}<count>{len(self.archive)}</count></set>'
+            f'<set xmlns="{RSM}">{first_last}<count>{total}</count></set>'
             "</fin></iq>"
         )
 
@@ -322,6 +542,7 @@ class FakePlatform:
         self.timers: dict[int, tuple[float, Callable[[], object]]] = {}  # handle → (due, fn)
         self._timer_seq = 0
         self.connections: list[FakeConnection] = []
+        self.connected_at: list[float] = []  # the clock at each connect()
         self.databases: dict[str, FakeStorage] = {}  # trusted, survive "reloads"
         self.storages: list[FakeStorage] = []
         self.clock = 1_700_000_000.0
@@ -330,16 +551,47 @@ class FakePlatform:
 
     def run(self, timers: bool = True) -> None:
         """Run queued tasks (and those they queue) until none are left; then the
-        earliest timer, and so on. `timers=False` leaves the timers pending."""
-        for _ in range(10_000):
+        earliest timer due within RUN_HORIZON s (the clock moves to it), and so
+        on. `timers=False` leaves the timers pending."""
+        horizon = self.clock + RUN_HORIZON
+        for _ in range(100_000):
             if self.tasks:
                 self.tasks.pop(0)()
-            elif timers and self.timers:
+                continue
+            if timers and self.timers:
                 handle = min(self.timers, key=lambda h: (self.timers[h][0], h))
-                self.timers.pop(handle)[1]()
-            else:
-                return
+                due, fn = self.timers[handle]
+                if due <= horizon:
+                    del self.timers[handle]
+                    self.clock = max(self.clock, due)
+                    fn()
+                    continue
+            return
         raise AssertionError("tasks never settle")
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass: every timer due by then fires at its time (the
+        tasks it queues run at once), then the clock stands at the end."""
+        end = self.clock + seconds
+        self.run(timers=False)
+        while True:
+            due_now = [h for h, (due, _fn) in self.timers.items() if due <= end]
+            if not due_now:
+                break
+            handle = min(due_now, key=lambda h: (self.timers[h][0], h))
+            due, fn = self.timers.pop(handle)
+            self.clock = max(self.clock, due)
+            fn()
+            self.run(timers=False)
+        self.clock = end
+
+    def reload(self) -> None:
+        """The tab is reloaded: the page's tasks, timers and sockets are gone;
+        what the storage already holds stays."""
+        self.tasks.clear()
+        self.timers.clear()
+        for conn in self.connections:
+            conn.vanish()
 
     def connect(
         self,
@@ -350,6 +602,7 @@ class FakePlatform:
     ) -> FakeConnection:
         conn = FakeConnection(self, self.server, on_open, on_frame, on_close)
         self.connections.append(conn)
+        self.connected_at.append(self.clock)
         return conn
 
     def parse(self, text: str) -> Element:
@@ -374,8 +627,9 @@ class FakePlatform:
 
     def open_storage(self, account: str, trusted: bool) -> FakeStorage:
         if trusted:
-            storage = self.databases.setdefault(account, FakeStorage(self, account, True))
-            storage.destroyed = False
+            storage = self.databases.get(account)
+            if storage is None or storage.destroyed:
+                storage = self.databases[account] = FakeStorage(self, account, True)
         else:
             storage = FakeStorage(self, account, False)
         self.storages.append(storage)
@@ -391,3 +645,93 @@ class FakePlatform:
 
     def now(self) -> float:
         return self.clock
+
+
+# -- helpers shared by the ChatApp tests ------------------------------------------
+
+ROSTER = {
+    "alice": [
+        '<item jid="bob@example.org" name="Bob" subscription="both"/>',
+        '<item jid="carol@example.org" subscription="to"/>',
+    ]
+}
+USERS = {"alice": "s3cret", "bob": "b0b"}
+BOB = "bob@example.org"
+CAROL = "carol@example.org"
+ALICE = "alice@example.org"
+
+
+class Recorder:
+    """Subscribes to every app event and keeps them in order."""
+
+    NAMES = (
+        "state",
+        "roster",
+        "contact",
+        "messages",
+        "message",
+        "request",
+        "notice",
+        "loaded",
+        "history",
+        "gap",
+        "sync",
+        "typing",
+    )
+
+    def __init__(self, app: ChatApp) -> None:
+        self.events: list[tuple[object, ...]] = []
+        for name in self.NAMES:
+            app.on(name, lambda *args, name=name: self.events.append((name, *args)))
+
+    def named(self, name: str) -> list[tuple[object, ...]]:
+        return [e[1:] for e in self.events if e[0] == name]
+
+    def states(self) -> list[tuple[object, ...]]:
+        return self.named("state")
+
+
+def setup(
+    sm: bool = False, csi: bool = False, **config: object
+) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
+    server = FakeServer(dict(USERS), ROSTER, sm=sm, csi=csi)
+    platform = FakePlatform(server, config)
+    app = ChatApp(platform)
+    return server, platform, app, Recorder(app)
+
+
+def logged_in(
+    trusted: bool = False, sm: bool = False, csi: bool = False
+) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
+    server, platform, app, rec = setup(sm=sm, csi=csi)
+    app.login("alice", "s3cret", trusted)
+    platform.run()
+    assert app.state == "online", rec.events
+    return server, platform, app, rec
+
+
+def bodies(app: ChatApp, bare: str) -> list[str]:
+    return [m.body for m in app.messages(bare)]
+
+
+def is_ping_timer(fn: Callable[[], object]) -> bool:
+    """The app's XEP-0199 liveness timer (always armed while online)."""
+    return getattr(fn, "__name__", "") == "_check_alive"
+
+
+def other_timers(platform: FakePlatform) -> list[float]:
+    """Delays of the pending timers, but the liveness one."""
+    return sorted(
+        due - platform.clock for due, fn in platform.timers.values() if not is_ping_timer(fn)
+    )
+
+
+def fire_next_timer(platform: FakePlatform) -> float:
+    """Move the clock to the earliest timer, run it and what it queues; its delay."""
+    handle = min(platform.timers, key=lambda h: (platform.timers[h][0], h))
+    due, fn = platform.timers.pop(handle)
+    delay = due - platform.clock
+    platform.clock = max(platform.clock, due)
+    fn()
+    platform.run(timers=False)
+    return delay

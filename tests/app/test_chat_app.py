@@ -1,57 +1,37 @@
-"""ChatApp end to end over the fake platform and the scripted server (tests/app/fakes.py)."""
+"""ChatApp end to end over the fake platform and the scripted server (tests/app/fakes.py).
+
+Session, contacts, messages, storage, reconnects, catch-up, receipts and
+typing. The lossless machinery (outbox, XEP-0198 resumption, acks after
+storing, liveness, gaps, history) is in test_lossless_app.py.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 from roost.app import ChatApp
 from roost.app.chat import LOGIN_TIMEOUT, is_secure_url
 from roost.app.events import Emitter
+from roost.app.store import StoredMessage
 from roost.xmpp.element import Element
 from roost.xmpp.errors import AuthError, LoginTimeout, NetworkError, StreamError
 
-from tests.app.fakes import FakePlatform, FakeServer, FakeStorage
+from tests.app.fakes import (
+    ALICE,
+    BOB,
+    CAROL,
+    ROSTER,
+    FakePlatform,
+    FakeServer,
+    FakeStorage,
+    Recorder,
+    bodies,
+    fire_next_timer,
+    logged_in,
+    other_timers,
+    setup,
+)
 
-ROSTER = {
-    "alice": [
-        '<item jid="bob@example.org" name="Bob" subscription="both"/>',
-        '<item jid="carol@example.org" subscription="to"/>',
-    ]
-}
 WRONG = "Wrong address or password."
-
-
-class Recorder:
-    """Subscribes to every app event and keeps them in order."""
-
-    NAMES = ("state", "roster", "contact", "messages", "message", "request", "notice")
-
-    def __init__(self, app: ChatApp) -> None:
-        self.events: list[tuple[object, ...]] = []
-        for name in self.NAMES:
-            app.on(name, lambda *args, name=name: self.events.append((name, *args)))
-
-    def named(self, name: str) -> list[tuple[object, ...]]:
-        return [e[1:] for e in self.events if e[0] == name]
-
-    def states(self) -> list[tuple[object, ...]]:
-        return self.named("state")
-
-
-def setup(**config: object) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
-    server = FakeServer({"alice": "s3cret", "bob": "b0b"}, ROSTER)
-    platform = FakePlatform(server, config)
-    app = ChatApp(platform)
-    return server, platform, app, Recorder(app)
-
-
-def logged_in(trusted: bool = False) -> tuple[FakeServer, FakePlatform, ChatApp, Recorder]:
-    server, platform, app, rec = setup()
-    app.login("alice", "s3cret", trusted)
-    platform.run()
-    assert app.state == "online", rec.events
-    return server, platform, app, rec
 
 
 def test_login_success() -> None:
@@ -60,12 +40,12 @@ def test_login_success() -> None:
     assert app.state == "connecting"
     platform.run()
     assert rec.states() == [("connecting", ""), ("online", "")]
-    assert app.own_jid == "alice@example.org"
+    assert app.own_jid == ALICE
     assert server.full.startswith("alice@example.org/roost-")
     assert platform.pbkdf2_calls == 1
-    assert sorted(app.contacts) == ["bob@example.org", "carol@example.org"]
-    assert app.contacts["bob@example.org"].display_name == "Bob"
-    assert app.contacts["carol@example.org"].display_name == "carol@example.org"
+    assert sorted(app.contacts) == [BOB, CAROL]
+    assert app.contacts[BOB].display_name == "Bob"
+    assert app.contacts[CAROL].display_name == CAROL
     assert ("roster",) in rec.events
     # Initial presence went out after the roster request; then the server's
     # features were asked (disco#info) and carbons enabled (XEP-0280); once
@@ -80,6 +60,7 @@ def test_login_success() -> None:
     assert server.received[3].get("to") == "example.org"
     assert server.carbons
     assert not app.trusted
+    assert app.store is not None and app.store.conversations() == []
 
 
 def test_wrong_password() -> None:
@@ -130,10 +111,10 @@ def test_presence_aggregation() -> None:
     ]
     app.login("alice", "s3cret", False)
     platform.run()
-    bob = app.contacts["bob@example.org"]
+    bob = app.contacts[BOB]
     assert (bob.show, bob.status) == ("online", "Working")  # priority 5 wins
-    assert app.contacts["carol@example.org"].show == "offline"
-    assert rec.named("contact").count(("bob@example.org",)) == 2
+    assert app.contacts[CAROL].show == "offline"
+    assert rec.named("contact").count((BOB,)) == 2
     assert "stranger@example.org" not in app.contacts
 
     server.send(
@@ -152,19 +133,26 @@ def test_presence_aggregation() -> None:
 
 
 def test_send_message() -> None:
+    """Without stream management "sent" is as far as the app can know (and final)."""
     server, platform, app, rec = logged_in()
-    message = app.send_message("bob@example.org", "Hi <b>Bob</b>")
+    message = app.send_message(BOB, "Hi <b>Bob</b>")
     assert message is not None
+    assert (message.sender, message.outgoing, message.state) == (ALICE, True, "sent")
     platform.run()
     [sent] = server.stanzas("message")
-    assert sent.get("to") == "bob@example.org" and sent.get("type") == "chat"
+    assert sent.get("to") == BOB and sent.get("type") == "chat"
     assert sent.find_text("body") == "Hi <b>Bob</b>"
     assert sent.get("id") == message.id
-    assert (message.sender, message.outgoing, message.state) == ("alice@example.org", True, "sent")
+    # The id is also the XEP-0359 origin-id (a re-send keeps it).
+    origin = sent.find("origin-id", "urn:xmpp:sid:0")
+    assert origin is not None and origin.get("id") == message.id == message.origin_id
+    assert message.state == "sent"
     assert message.stamp == platform.clock
-    assert app.conversations["bob@example.org"].messages == [message]
-    assert rec.named("messages") == [("bob@example.org", [message])]
-    assert app.send_message("bob@example.org", "   ") is None  # nothing to send
+    assert app.messages(BOB) == [message]
+    assert rec.named("messages") == [(BOB, [message])]
+    assert app.preview(BOB) == "Hi <b>Bob</b>" and app.conversation_list() == [BOB]
+    assert app.store is not None and app.store.outbox() == []  # nothing to wait for
+    assert app.send_message(BOB, "   ") is None  # nothing to send
 
 
 def test_receive_message_and_unread() -> None:
@@ -179,26 +167,28 @@ def test_receive_message_and_unread() -> None:
         "</message>"
     )
     platform.run()
-    conversation = app.conversations["bob@example.org"]
-    first, second = conversation.messages
+    first, second = app.messages(BOB)
     assert (first.id, first.sender, first.body, first.outgoing, first.state) == (
         "b1",
-        "bob@example.org",
+        BOB,
         "Hello Alice",
         False,
         "received",
     )
     assert first.stamp == platform.clock
     assert second.stamp == 1704067200.0
-    assert conversation.unread == 2
-    assert app.open_chat("bob@example.org") is conversation
-    assert conversation.unread == 0
+    assert app.unread(BOB) == 2
+    app.open_chat(BOB)
+    assert app.active == BOB and app.unread(BOB) == 0
+    platform.run()
+    assert rec.named("loaded") == [(BOB,)]
     server.send(
         '<message xmlns="jabber:client" type="chat" from="bob@example.org/phone">'
         "<body>Seen at once</body></message>"
     )
     platform.run()
-    assert conversation.unread == 0  # the open chat doesn't count unread
+    assert app.unread(BOB) == 0  # the open chat doesn't count unread
+    assert app.store is not None and app.store.unread(BOB) == 0
     assert len(rec.named("messages")) == 3
 
 
@@ -206,6 +196,7 @@ def test_bounced_message_is_marked_failed() -> None:
     server, platform, app, rec = logged_in()
     message = app.send_message("nobody@example.org", "hello?")
     assert message is not None
+    platform.run()
     server.send(
         f'<message xmlns="jabber:client" type="error" id="{message.id}" from="nobody@example.org">'
         '<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
@@ -213,7 +204,7 @@ def test_bounced_message_is_marked_failed() -> None:
     )
     platform.run()
     assert message.state == "failed"
-    assert rec.named("message") == [("nobody@example.org", message)]
+    assert rec.named("message")[-1] == ("nobody@example.org", message)
     assert rec.named("notice") == [("That address doesn't exist.",)]
 
 
@@ -252,8 +243,10 @@ def test_add_contact_through_roster_push() -> None:
 
 
 def test_forged_roster_push_changes_nothing() -> None:
-    server, platform, app, _rec = logged_in()
+    server, platform, app, _rec = logged_in(trusted=True)
+    storage = platform.databases[ALICE]
     before = sorted(app.contacts)
+    stored = dict(storage.data["roster"])
     server.send(
         '<iq xmlns="jabber:client" type="set" id="evil" from="mallory@evil.example">'
         '<query xmlns="jabber:iq:roster"><item jid="mallory@evil.example" subscription="both"/>'
@@ -261,16 +254,21 @@ def test_forged_roster_push_changes_nothing() -> None:
     )
     platform.run()
     assert sorted(app.contacts) == before
+    assert storage.data["roster"] == stored
     [reply] = [e for e in server.stanzas("iq") if e.get("id") == "evil"]
     assert reply.get("type") == "error"
 
 
 def test_logout_wipes_untrusted_storage_and_password() -> None:
     _server, platform, app, rec = logged_in()
-    app.send_message("bob@example.org", "bye")
+    app.send_message(BOB, "bye")
     platform.run()
     storage = platform.storages[0]
-    assert not storage.trusted and storage.data["messages"]
+    assert not storage.trusted
+    # Untrusted: the message store keeps everything in memory, nothing is written.
+    assert [bodies(app, BOB)] == [["bye"]]
+    assert storage.records("messages") == [] and storage.records("outbox") == []
+    assert "resume" not in storage.data["meta"] and storage.records("roster") == []
     conn = platform.connections[0]
     app.logout()
     assert conn.sent[-2:] == [
@@ -279,17 +277,18 @@ def test_logout_wipes_untrusted_storage_and_password() -> None:
     ]
     platform.run()
     assert conn.closed
-    assert storage.destroyed and storage.data["messages"] == {}
+    assert storage.destroyed and all(not records for records in storage.data.values())
     assert app.state == "offline" and rec.states()[-1] == ("offline", "")
-    assert app.contacts == {} and app.conversations == {} and app.own_jid is None
+    assert app.contacts == {} and app.store is None and app.own_jid is None
+    assert app.messages(BOB) == [] and app.conversation_list() == []
     app.retry()  # the password is gone: nothing happens
     assert len(platform.connections) == 1
 
 
 def test_trusted_device_keeps_history_across_sessions() -> None:
-    server, platform, app, _rec = logged_in(trusted=True)
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
     assert app.trusted
-    app.send_message("bob@example.org", "remember me")
+    app.send_message(BOB, "remember me")
     server.send(
         '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
         "<body>I will</body></message>"
@@ -297,22 +296,26 @@ def test_trusted_device_keeps_history_across_sessions() -> None:
     platform.run()
     app.logout()
     platform.run()
-    storage = platform.databases["alice@example.org"]
+    storage = platform.databases[ALICE]
     assert not storage.destroyed
-    assert set(storage.data["roster"]) == {"bob@example.org", "carol@example.org"}
-    # A new page load: history and contacts come back from storage.
+    assert set(storage.data["roster"]) == {BOB, CAROL}
+    assert [m["body"] for m in storage.messages(BOB)] == ["remember me", "I will"]
+    assert storage.records("outbox") == [] and "resume" not in storage.data["meta"]
+    # A new page load: contacts and the conversation list come back from
+    # storage; the messages when the chat is opened.
     server.rosters = {"alice": []}
     app2 = ChatApp(platform)
+    rec2 = Recorder(app2)
     app2.login("alice@example.org", "s3cret", True)
     platform.run()
-    bodies = [m.body for m in app2.conversations["bob@example.org"].messages]
-    assert bodies == ["remember me", "I will"]
-    outgoing = app2.conversations["bob@example.org"].messages[0]
-    assert (outgoing.outgoing, outgoing.state, outgoing.sender) == (
-        True,
-        "sent",
-        "alice@example.org",
-    )
+    assert app2.conversation_list() == [BOB] and app2.preview(BOB) == "I will"
+    assert app2.unread(BOB) == 1
+    app2.open_chat(BOB)
+    platform.run()
+    assert rec2.named("loaded") == [(BOB,)]
+    assert bodies(app2, BOB) == ["remember me", "I will"]
+    outgoing = app2.messages(BOB)[0]
+    assert (outgoing.outgoing, outgoing.state, outgoing.sender) == (True, "server", ALICE)
     # The server's (now empty) roster replaces the stored one, in memory and storage.
     assert app2.contacts == {} and storage.data["roster"] == {}
     # The password never reaches storage.
@@ -330,13 +333,12 @@ def test_connection_lost_then_retry() -> None:
     platform.run()
     assert app.state == "online" and len(platform.connections) == 2
     assert server.connections == 2
-    assert app.contacts["bob@example.org"].show == "online"
+    assert app.contacts[BOB].show == "online"
     assert len(platform.storages) == 1  # same session storage reused
 
 
 def test_stream_error_shows_its_message() -> None:
-    server, platform, app, rec = logged_in()
-    app.contacts["bob@example.org"].resources.clear()
+    server, platform, _app, rec = logged_in()
     server.send(
         '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
         '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
@@ -361,9 +363,11 @@ def test_unparseable_frame_ends_the_session() -> None:
 
 def test_actions_while_offline_give_a_notice() -> None:
     _, _, app, rec = setup()
-    assert app.send_message("bob@example.org", "hi") is None
-    app.add_contact("bob@example.org")
+    assert app.send_message(BOB, "hi") is None
+    app.add_contact(BOB)
     assert rec.named("notice") == [("You're not connected right now.",)] * 2
+    assert app.load_older(BOB) is False
+    assert app.fill_gap(BOB, 0.0, 1) is False
 
 
 def test_a_raising_subscriber_does_not_break_others() -> None:
@@ -410,7 +414,7 @@ def test_late_callbacks_from_an_old_connection_are_ignored() -> None:
     )
     old.on_close(NetworkError(True))
     platform.run()
-    assert app.conversations == {} and app.state == "offline"
+    assert app.store is None and app.messages(BOB) == [] and app.state == "offline"
 
 
 @pytest.mark.parametrize(
@@ -438,9 +442,12 @@ def test_is_secure_url(url: str, secure: bool) -> None:
 
 def test_bounce_from_someone_else_changes_nothing() -> None:
     """Only the addressee (or our server) can say our message wasn't delivered."""
-    server, platform, app, rec = logged_in()
-    message = app.send_message("bob@example.org", "hello")
+    server, platform, app, rec = logged_in(sm=True)
+    message = app.send_message(BOB, "hello")
     assert message is not None
+    platform.run()
+    assert message.state == "server"
+    changes = len(rec.named("message"))
     error = (
         '<message xmlns="jabber:client" type="error" id="{}" from="{}">'
         '<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
@@ -449,18 +456,18 @@ def test_bounce_from_someone_else_changes_nothing() -> None:
     )
     server.send(error.format(message.id, "mallory@example.org/x"))
     platform.run()
-    assert message.state == "sent"
-    assert rec.named("message") == [] and rec.named("notice") == []
+    assert message.state == "server"
+    assert len(rec.named("message")) == changes and rec.named("notice") == []
     server.send(error.format(message.id, "example.org"))  # our server: accepted
     platform.run()
-    assert message.state == "failed"
+    assert message.state == "failed"  # a bounce outranks the ack
     # The notice is Roost's own sentence, never the server's <text>.
     assert rec.named("notice") == [("The message couldn't be delivered.",)]
 
 
 def test_sent_text_is_what_is_shown() -> None:
     server, platform, app, _rec = logged_in()
-    message = app.send_message("bob@example.org", "hi\x0b\x00 there")
+    message = app.send_message(BOB, "hi\x0b\x00 there")
     assert message is not None and message.body == "hi\ufffd\ufffd there"
     platform.run()
     [sent] = server.stanzas("message")
@@ -498,15 +505,16 @@ def test_login_deadline_then_retry() -> None:
     app.retry()
     platform.run()
     assert app.state == "online" and app.last_error is None and not app.can_retry
-    assert platform.timers == {}  # the deadline of the good login was cancelled
+    assert other_timers(platform) == []  # the deadline of the good login was cancelled
 
 
 def test_deadline_cancelled_once_online_and_on_logout() -> None:
     _server, platform, app, _rec = logged_in()
-    assert platform.timers == {}
+    assert other_timers(platform) == []
     app.logout()
+    assert platform.timers == {}
     app.login("alice", "s3cret", False)
-    assert len(platform.timers) == 1
+    assert other_timers(platform) == [LOGIN_TIMEOUT]
     app.logout()
     assert platform.timers == {}
 
@@ -554,79 +562,66 @@ def test_cannot_retry_a_wrong_password() -> None:
 def test_retry_after_a_drop_keeps_history_in_memory() -> None:
     """Untrusted session: Retry (not Log out) is how to get back without losing it."""
     server, platform, app, _rec = logged_in(trusted=False)
-    app.open_chat("bob@example.org")
-    first = app.send_message("bob@example.org", "before")
+    app.open_chat(BOB)
+    first = app.send_message(BOB, "before")
     server.send(
         '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
         "<body>reply</body></message>"
     )
     platform.run()
+    store = app.store
     platform.connections[0].drop()
     platform.run(timers=False)
     assert app.state == "reconnecting" and app.can_retry
-    conversation = app.conversations["bob@example.org"]
     app.retry()
     platform.run()
-    assert app.state == "online" and app.active == "bob@example.org"
-    assert app.conversations["bob@example.org"] is conversation
-    second = app.send_message("bob@example.org", "after")
-    assert [m.body for m in conversation.messages] == ["before", "reply", "after"]
-    assert conversation.messages[0] is first and second is not None
+    assert app.state == "online" and app.active == BOB
+    assert app.store is store
+    second = app.send_message(BOB, "after")
+    assert bodies(app, BOB) == ["before", "reply", "after"]
+    assert app.messages(BOB)[0] is first and second is not None
     platform.run()
-    stored = platform.storages[0].data["messages"]["bob@example.org"]
-    assert [m["body"] for m in stored["messages"]] == ["before", "reply", "after"]
-    assert sorted(app.contacts) == ["bob@example.org", "carol@example.org"]
+    assert sorted(app.contacts) == [BOB, CAROL]
+    assert platform.storages[0].records("messages") == []  # untrusted: memory only
 
 
-class LateStorage(FakeStorage):
-    """IndexedDB on a slow disk: `all` answers only when `release()` is called."""
-
-    def __init__(self, platform: FakePlatform, account: str) -> None:
-        super().__init__(platform, account, True)
-        self.held: list[Callable[[], None]] = []
-
-    def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
-        snapshot = dict(self.data[store])
-        self.held.append(lambda: cb(snapshot))
-
-    def release(self) -> None:
-        held, self.held = self.held, []
-        for fn in held:
-            self.platform.tasks.append(fn)
-
-
-def test_history_is_not_overwritten_before_it_is_loaded() -> None:
+def test_connecting_waits_for_stored_data_and_history_merges() -> None:
+    """IndexedDB on a slow disk: nothing connects before the outbox, cursors and
+    resumption state are read; a conversation read after live messages came
+    merges with them (no copy lost, none doubled, nothing overwritten)."""
     server, platform, app, _rec = setup()
-    storage = LateStorage(platform, "alice@example.org")
-    old = {
-        "id": "o1",
-        "sender": "bob@example.org",
-        "body": "stored",
-        "outgoing": False,
-        "stamp": 1.0,
-        "state": "received",
-    }
-    storage.data["messages"]["bob@example.org"] = {"jid": "bob@example.org", "messages": [old]}
-    platform.databases["alice@example.org"] = storage
+    storage = FakeStorage(platform, ALICE, True)
+    old = StoredMessage(BOB, BOB, "stored", 1.0, id="o1", seq=1)
+    storage.seed("messages", 1, old.to_store())
+    storage.seed(
+        "conversations",
+        BOB,
+        {"jid": BOB, "stamp": 1.0, "unread": 0, "complete": False, "preview": "stored"},
+    )
+    platform.databases[ALICE] = storage
+    storage.hold()
     app.login("alice", "s3cret", True)
     platform.run()
-    assert app.state == "online" and len(storage.held) == 2
-    # A message arrives and one is sent before the stored history is read.
+    assert app.state == "connecting" and platform.connections == []
+    storage.release()
+    platform.run()
+    assert app.state == "online"
+    assert app.conversation_list() == [BOB] and app.preview(BOB) == "stored"
+    # A message arrives and one is sent before the chat's history is read.
     server.send(
         '<message xmlns="jabber:client" type="chat" id="b1" from="bob@example.org/phone">'
         "<body>new in</body></message>"
     )
-    app.send_message("bob@example.org", "new out")
-    platform.run()  # the write timer comes and goes
-    app.flush_storage()  # even the page being hidden
-    stored = storage.data["messages"]["bob@example.org"]["messages"]
-    assert [m["body"] for m in stored] == ["stored"]  # untouched so far
-    storage.release()
+    app.send_message(BOB, "new out")
     platform.run()
-    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
-    assert bodies == ["stored", "new out", "new in"]
-    stored = storage.data["messages"]["bob@example.org"]["messages"]
-    assert [m["body"] for m in stored] == bodies  # merged, then written
+    app.flush_storage()
+    assert [m["body"] for m in storage.messages(BOB)] == ["stored", "new out", "new in"]
+    app.open_chat(BOB)
+    platform.run()
+    assert bodies(app, BOB) == ["stored", "new out", "new in"]
+    records = storage.messages(BOB)
+    assert [m["body"] for m in records] == ["stored", "new out", "new in"]
+    assert records[0]["seq"] == 1 and len({m["seq"] for m in records}) == 3
 
 
 def test_withdrawn_subscription_request_disappears() -> None:
@@ -649,7 +644,7 @@ CARBON_INNER = (
 )
 
 
-def carbon(direction: str, inner: str, sender: str = "alice@example.org") -> str:
+def carbon(direction: str, inner: str, sender: str = ALICE) -> str:
     return (
         f'<message xmlns="jabber:client" type="chat" from="{sender}">'
         f'<{direction} xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">'
@@ -660,9 +655,9 @@ def carbon(direction: str, inner: str, sender: str = "alice@example.org") -> str
 def test_carbons_show_messages_from_and_to_other_clients() -> None:
     server, platform, app, rec = logged_in()
     assert server.carbons  # enabled after disco#info listed them
-    app.open_chat("bob@example.org")
+    app.open_chat(BOB)
     sent = CARBON_INNER.format(
-        id="p1", frm="alice@example.org/phone", to="bob@example.org", body="from my phone"
+        id="p1", frm="alice@example.org/phone", to=BOB, body="from my phone"
     )
     received = CARBON_INNER.format(
         id="b1", frm="bob@example.org/x", to="alice@example.org/phone", body="reply"
@@ -670,66 +665,73 @@ def test_carbons_show_messages_from_and_to_other_clients() -> None:
     server.send(carbon("sent", sent))
     server.send(carbon("received", received))
     platform.run()
-    conversation = app.conversations["bob@example.org"]
-    mine, theirs = conversation.messages
+    mine, theirs = app.messages(BOB)
     assert (mine.id, mine.sender, mine.body, mine.outgoing, mine.state) == (
-        "p1", "alice@example.org", "from my phone", True, "sent"
+        "p1", ALICE, "from my phone", True, "server"
     )
     assert (theirs.id, theirs.sender, theirs.body, theirs.outgoing) == (
-        "b1", "bob@example.org", "reply", False
+        "b1", BOB, "reply", False
     )
-    assert rec.named("messages") == [
-        ("bob@example.org", [mine]),
-        ("bob@example.org", [theirs]),
-    ]
+    assert rec.named("messages") == [(BOB, [mine]), (BOB, [theirs])]
     # The same sent carbon again (e.g. re-delivered) isn't shown twice.
     server.send(carbon("sent", sent))
     platform.run()
-    assert len(conversation.messages) == 2
+    assert len(app.messages(BOB)) == 2
 
 
 def test_forged_carbon_is_never_shown() -> None:
-    server, platform, app, rec = logged_in()
+    server, platform, app, rec = logged_in(trusted=True)
     inner = CARBON_INNER.format(
-        id="f1", frm="bob@example.org/x", to="alice@example.org", body="FORGED"
+        id="f1", frm="bob@example.org/x", to=ALICE, body="FORGED"
     )
     for direction in ("received", "sent"):
         server.send(carbon(direction, inner, sender="carol@example.org/bot"))
     platform.run()
+    app.flush_storage()
     assert rec.named("messages") == []
-    assert all(not c.messages for c in app.conversations.values())
+    assert app.messages(BOB) == [] and app.conversation_list() == []
+    assert platform.databases[ALICE].records("messages") == []
     assert app.state == "online"
 
 
 def test_server_ack_marks_messages_on_server() -> None:
-    server = FakeServer({"alice": "s3cret"}, ROSTER, sm=True)
-    platform = FakePlatform(server)
-    app = ChatApp(platform)
-    rec = Recorder(app)
-    app.login("alice", "s3cret")
-    platform.run()
-    assert app.state == "online" and server.sm_count is not None
-    message = app.send_message("bob@example.org", "ack me")
+    server, platform, app, rec = logged_in(sm=True)
+    assert server.sm_count is not None
+    message = app.send_message(BOB, "ack me")
     assert message is not None and message.state == "sent"
+    assert rec.named("message") == [(BOB, message)]  # queued → sent
     platform.run()
     # One message is below ack_every: the app asked for the ack right away.
     assert message.state == "server"
-    assert rec.named("message") == [("bob@example.org", message)]
-    # A bounce afterwards still wins; an ack never undoes "failed".
+    assert rec.named("message") == [(BOB, message)] * 2
+    # A bounce before the ack: failed, and the late ack doesn't undo it.
+    server.answer_r = False
     failed = app.send_message("nobody@example.org", "hello?")
     assert failed is not None
-    failed.state = "failed"
+    server.send(
+        f'<message xmlns="jabber:client" type="error" id="{failed.id}" from="nobody@example.org">'
+        '<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        "</error></message>"
+    )
     platform.run()
     assert failed.state == "failed"
-    assert rec.named("message") == [("bob@example.org", message)]
+    assert app.store is not None and app.store.outbox() == []
+    server.ack()
+    platform.run()
+    assert failed.state == "failed" and message.state == "server"
 
 
 def test_no_ack_without_stream_management() -> None:
-    _server, platform, app, rec = logged_in()  # the fake server offers no SM
-    message = app.send_message("bob@example.org", "no acks here")
+    """No XEP-0198: "sent" is final, the outbox doesn't keep (or re-send) it."""
+    server, platform, app, _rec = logged_in()  # the fake server offers no SM
+    message = app.send_message(BOB, "no acks here")
     platform.run()
     assert message is not None and message.state == "sent"
-    assert rec.named("message") == []
+    assert app.store is not None and app.store.outbox() == []
+    platform.connections[0].drop()
+    platform.run()
+    assert app.state == "online"
+    assert [m.find_text("body") for m in server.stanzas("message")] == ["no acks here"]
 
 
 # -- archive catch-up (XEP-0313) -----------------------------------------------------
@@ -766,20 +768,23 @@ def test_catch_up_without_cursor_fetches_the_last_messages_once() -> None:
     seen = sync_events(app)
     app.login("alice", "s3cret", True)
     platform.run()
-    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
+    found = bodies(app, BOB)
     # The last 200 (two pages back), each once, oldest first; our own is outgoing.
-    assert len(bodies) == 200 and len(set(bodies)) == 200
-    assert bodies[-1] == "my reply" and bodies[-2] == "old 250" and bodies[0] == "old 52"
-    messages = app.conversations["bob@example.org"].messages
+    assert len(found) == 200 and len(set(found)) == 200
+    assert found[-1] == "my reply" and found[-2] == "old 250" and found[0] == "old 52"
+    messages = app.messages(BOB)
     assert [m.stamp for m in messages] == sorted(m.stamp for m in messages)
-    assert messages[-1].outgoing and messages[-1].sender == "alice@example.org"
+    assert messages[-1].outgoing and messages[-1].sender == ALICE
+    assert messages[-1].state == "server" and messages[-1].archive_id == "A251"
     # Old history filled in on a new device is not "unread"; only the offline
     # copy that arrived live counts.
-    assert app.conversations["bob@example.org"].unread == 1
+    assert app.unread(BOB) == 1
     assert seen[0] == (0, None, False)
     assert seen[-1] == (200, 200, True)
     # Trusted: the newest archive id is the cursor for next time.
-    assert platform.databases["alice@example.org"].data["meta"]["archive_cursor"] == "A251"
+    storage = platform.databases[ALICE]
+    assert storage.data["cursors"][""]["archive_id"] == "A251"  # type: ignore[index]
+    assert len(storage.messages(BOB)) == 200
 
 
 def test_catch_up_pages_forward_from_the_stored_cursor() -> None:
@@ -787,20 +792,19 @@ def test_catch_up_pages_forward_from_the_stored_cursor() -> None:
     base = platform.clock - 1000
     server.archive = [(f"A{n}", base + n, from_bob(n)) for n in range(1, 301)]
     server.archive_max = 50
-    storage = platform.open_storage("alice@example.org", True)
-    storage.data["meta"]["archive_cursor"] = "A60"
+    storage = platform.open_storage(ALICE, True)
+    storage.seed("cursors", "", {"archive_id": "A60", "stamp": base + 60})
     seen = sync_events(app)
     app.login("alice", "s3cret", True)
     platform.run()
-    bodies = [m.body for m in app.conversations["bob@example.org"].messages]
-    assert bodies == [f"old {n}" for n in range(61, 301)]
+    assert bodies(app, BOB) == [f"old {n}" for n in range(61, 301)]
     # Missed since the last visit (there was a cursor): all unread.
-    assert app.conversations["bob@example.org"].unread == 240
-    queries = [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
-    assert len(queries) == 5  # 240 after the cursor, 50 a page
+    assert app.unread(BOB) == 240
+    assert len(server.archive_queries) == 5  # 240 after the cursor, 50 a page
+    assert server.archive_queries[0] == (None, "A60", None)
     assert [s[2] for s in seen] == [False] * 5 + [True]
     assert seen[-1][0] == 240
-    assert storage.data["meta"]["archive_cursor"] == "A300"
+    assert storage.data["cursors"][""]["archive_id"] == "A300"  # type: ignore[index]
     # A live message after the catch-up moves the cursor (its trusted stanza-id).
     server.send(
         '<message xmlns="jabber:client" type="chat" id="live" from="bob@example.org/x" '
@@ -808,37 +812,50 @@ def test_catch_up_pages_forward_from_the_stored_cursor() -> None:
         '<stanza-id xmlns="urn:xmpp:sid:0" id="A301" by="alice@example.org"/></message>'
     )
     platform.run()
-    assert storage.data["meta"]["archive_cursor"] == "A301"
-    # The same message from the archive later is not shown twice.
-    assert [m.body for m in app.conversations["bob@example.org"].messages].count("live") == 1
+    assert storage.data["cursors"][""]["archive_id"] == "A301"  # type: ignore[index]
+    # One from someone else's "by" doesn't.
+    server.send(
+        '<message xmlns="jabber:client" type="chat" id="live2" from="bob@example.org/x" '
+        'to="alice@example.org"><body>live 2</body>'
+        '<stanza-id xmlns="urn:xmpp:sid:0" id="EVIL" by="bob@example.org"/></message>'
+    )
+    platform.run()
+    assert storage.data["cursors"][""]["archive_id"] == "A301"  # type: ignore[index]
+    assert bodies(app, BOB).count("live") == 1
 
 
 def test_archive_copy_of_a_live_message_is_not_added_again() -> None:
-    server, platform, app, _rec = logged_in()
-    server.send(from_bob(1, "dup").replace("<body>", '<stanza-id xmlns="urn:xmpp:sid:0" '
-                                           'id="X1" by="alice@example.org"/><body>'))
-    server.send(from_bob(2, "dup2"))
+    """Offline copies arrive before the catch-up's pages: the archive's copies
+    (same stanza-id, or same sender and id) are merged, not added."""
+    server, platform, app, _rec = setup()
+    server.presences = [
+        from_bob(1, "dup").replace(
+            "<body>", '<stanza-id xmlns="urn:xmpp:sid:0" id="X1" by="alice@example.org"/><body>'
+        ),
+        from_bob(2, "dup2"),
+    ]
+    server.archive = [
+        ("X1", platform.clock - 10, from_bob(1, "other-id")),
+        ("X2", platform.clock - 5, from_bob(2, "dup2")),
+    ]
+    app.login("alice", "s3cret", False)
     platform.run()
-    client = app._client
-    assert client is not None
-    client.query_archive()
-    app._sync = None  # not ours: results of a query the app didn't start are ignored
-    server.archive = [("X1", platform.clock, from_bob(1, "other-id")),
-                      ("X2", platform.clock, from_bob(2, "dup2"))]
-    platform.run()
-    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1", "old 2"]
+    assert bodies(app, BOB) == ["old 1", "old 2"]
+    assert [m.archive_id for m in app.messages(BOB)] == ["X1", "X2"]
+    assert app.unread(BOB) == 2
 
 
 def test_catch_up_after_a_gap_or_without_an_archive() -> None:
     server, platform, app, _rec = setup()
     server.archive = [("A1", platform.clock - 5, from_bob(1))]
-    storage = platform.open_storage("alice@example.org", True)
-    storage.data["meta"]["archive_cursor"] = "expired"
+    storage = platform.open_storage(ALICE, True)
+    storage.seed("cursors", "", {"archive_id": "expired", "stamp": platform.clock - 100})
     seen = sync_events(app)
     app.login("alice", "s3cret", True)
     platform.run()
-    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1"]
-    assert seen[-1][2] is True and storage.data["meta"]["archive_cursor"] == "A1"
+    assert bodies(app, BOB) == ["old 1"]
+    assert seen[-1][2] is True
+    assert storage.data["cursors"][""]["archive_id"] == "A1"  # type: ignore[index]
 
     server2, platform2, app2, _rec2 = setup()
     server2.archive = None  # the server has no archive: the catch-up just ends
@@ -846,7 +863,7 @@ def test_catch_up_after_a_gap_or_without_an_archive() -> None:
     app2.login("alice", "s3cret", False)
     platform2.run()
     assert app2.state == "online" and seen2[-1] == (0, None, True)
-    assert not app2.conversations.get("bob@example.org")
+    assert app2.messages(BOB) == []
 
 
 def test_untrusted_session_keeps_the_cursor_only_in_memory() -> None:
@@ -854,34 +871,24 @@ def test_untrusted_session_keeps_the_cursor_only_in_memory() -> None:
     server.archive = [("A1", platform.clock - 5, from_bob(1))]
     app.login("alice", "s3cret", False)
     platform.run()
-    assert app._cursor == "A1"
-    assert all("archive_cursor" not in s.data["meta"] for s in platform.storages)
+    assert app.store is not None
+    cursor = app.store.cursor()
+    assert cursor is not None and cursor.archive_id == "A1"
+    assert all(s.data["cursors"] == {} for s in platform.storages)
     # A reconnect catches up from there: nothing is shown twice.
-    server.connection.drop()  # type: ignore[union-attr]
+    assert server.connection is not None
+    server.connection.drop()
     platform.run()
-    app.retry()
-    platform.run()
-    queries = [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
-    assert "<after>A1</after>" in queries[-1].to_xml()
-    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["old 1"]
+    assert app.state == "online"
+    assert server.archive_queries[-1] == (None, "A1", None)
+    assert bodies(app, BOB) == ["old 1"]
 
 
 # -- automatic reconnect and the outbox ------------------------------------------
 
 
-def fire_next_timer(platform: FakePlatform) -> float:
-    """Move the clock to the earliest timer, run it and what it queues; its delay."""
-    handle = min(platform.timers, key=lambda h: (platform.timers[h][0], h))
-    due, fn = platform.timers.pop(handle)
-    delay = due - platform.clock
-    platform.clock = max(platform.clock, due)
-    fn()
-    platform.run(timers=False)
-    return delay
-
-
 def reconnect_timers(platform: FakePlatform) -> list[float]:
-    return sorted(due - platform.clock for due, _ in platform.timers.values())
+    return other_timers(platform)
 
 
 def test_reconnect_backoff_grows_with_jitter_up_to_the_cap() -> None:
@@ -910,7 +917,7 @@ def test_reconnect_backoff_grows_with_jitter_up_to_the_cap() -> None:
     # The server is back: the next attempt gets in; the count starts again.
     platform.server = server
     fire_next_timer(platform)
-    assert app.state == "online" and platform.timers == {}
+    assert app.state == "online" and other_timers(platform) == []
     assert len(app.contacts) == 2
     platform.connections[-1].drop()
     platform.run(timers=False)
@@ -936,7 +943,7 @@ def test_no_automatic_reconnect_after_conflict_auth_error_or_logout() -> None:
     fire_next_timer(platform)
     assert app.state == "error" and isinstance(app.last_error, AuthError)
     assert platform.timers == {} and not app.can_retry
-    assert app.send_message("bob@example.org", "still queued") is not None  # kept for Retry
+    assert app.send_message(BOB, "still queued") is not None  # kept for Retry
 
     # Logout during reconnecting stops it; a late close changes nothing.
     server, platform, app, _rec = logged_in()
@@ -957,23 +964,19 @@ def test_no_automatic_reconnect_after_conflict_auth_error_or_logout() -> None:
 
 
 def test_outbox_keeps_order_and_sends_once_with_the_same_ids() -> None:
-    server = FakeServer({"alice": "s3cret"}, ROSTER, sm=True)
-    platform = FakePlatform(server)
-    app = ChatApp(platform)
-    rec = Recorder(app)
-    app.login("alice", "s3cret")
-    platform.run()
+    server, platform, app, rec = logged_in(sm=True)
     platform.server = None
     platform.connections[0].drop()
     platform.run(timers=False)
     assert app.state == "reconnecting"
-    texts = [("bob@example.org", "one"), ("carol@example.org", "two"), ("bob@example.org", "3")]
+    texts = [(BOB, "one"), (CAROL, "two"), (BOB, "3")]
     queued = [app.send_message(to, text) for to, text in texts]
     assert all(m is not None and m.state == "queued" for m in queued)
     ids = [m.id for m in queued if m is not None]
     assert len(set(ids)) == 3 and all(ids)
+    assert app.store is not None and app.store.outbox() == queued
     assert ("notice", "You're not connected right now.") not in rec.events
-    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["one", "3"]
+    assert bodies(app, BOB) == ["one", "3"]
     fire_next_timer(platform)  # still unreachable: still waiting
     assert all(m is not None and m.state == "queued" for m in queued)
     assert server.stanzas("message") == []
@@ -982,31 +985,32 @@ def test_outbox_keeps_order_and_sends_once_with_the_same_ids() -> None:
     assert app.state == "online"
     sent = server.stanzas("message")
     assert [(e.get("id"), e.get("to"), e.find_text("body")) for e in sent] == [
-        (ids[0], "bob@example.org", "one"),
-        (ids[1], "carol@example.org", "two"),
-        (ids[2], "bob@example.org", "3"),
+        (ids[0], BOB, "one"),
+        (ids[1], CAROL, "two"),
+        (ids[2], BOB, "3"),
     ]
     platform.run()
     assert [m.state for m in queued if m is not None] == ["server"] * 3
+    assert app.store.outbox() == []
     # Sent while online now goes straight out; a later reconnect sends nothing again.
-    now = app.send_message("bob@example.org", "four")
+    now = app.send_message(BOB, "four")
     assert now is not None and now.state == "sent"
     platform.run()
-    server.connection.drop()  # type: ignore[union-attr]
+    assert server.connection is not None
+    server.connection.drop()
     platform.run(timers=False)
     app.retry()  # the manual Retry while reconnecting, then the timer: no double send
     platform.run()
     assert app.state == "online"
     assert [e.find_text("body") for e in server.stanzas("message")] == ["one", "two", "3", "four"]
-    bob = app.conversations["bob@example.org"].messages
-    assert [m.body for m in bob] == ["one", "3", "four"]
+    assert bodies(app, BOB) == ["one", "3", "four"]
 
 
 def test_archive_catch_up_does_not_show_outbox_messages_twice() -> None:
     server, platform, app, _rec = logged_in()
     platform.connections[0].drop()
     platform.run(timers=False)
-    message = app.send_message("bob@example.org", "from the outbox")
+    message = app.send_message(BOB, "from the outbox")
     assert message is not None and message.state == "queued"
     server.archive = [(
         "A9", platform.clock,
@@ -1016,25 +1020,28 @@ def test_archive_catch_up_does_not_show_outbox_messages_twice() -> None:
     )]
     platform.run()
     assert app.state == "online"
-    assert [m.body for m in app.conversations["bob@example.org"].messages] == ["from the outbox"]
+    assert bodies(app, BOB) == ["from the outbox"]
     assert message.archive_id == "A9"
 
 
 def test_outbox_survives_a_reload_on_a_trusted_device() -> None:
     server, platform, app, _rec = logged_in(trusted=True)
-    app.send_message("bob@example.org", "before")
+    app.send_message(BOB, "before")
     platform.run()
     platform.server = None
     platform.connections[0].drop()
     platform.run(timers=False)
-    first = app.send_message("bob@example.org", "queued 1")
-    second = app.send_message("bob@example.org", "queued 2")
+    first = app.send_message(BOB, "queued 1")
+    second = app.send_message(BOB, "queued 2")
     assert first is not None and second is not None
     app.flush_storage()  # the page hides: batched writes go out
-    stored = platform.databases["alice@example.org"].data["messages"]["bob@example.org"]
-    assert [m["state"] for m in stored["messages"]] == ["sent", "queued", "queued"]
+    storage = platform.databases[ALICE]
+    assert [(m["body"], m["state"]) for m in storage.records("outbox")] == [
+        ("queued 1", "queued"), ("queued 2", "queued")
+    ]
+    assert [m["body"] for m in storage.messages(BOB)] == ["before", "queued 1", "queued 2"]
     # The tab is reloaded: the old page (and its timers) are gone.
-    platform.timers.clear()
+    platform.reload()
     platform.server = server
     before = len(server.stanzas("message"))
     app2 = ChatApp(platform)
@@ -1045,15 +1052,15 @@ def test_outbox_survives_a_reload_on_a_trusted_device() -> None:
     assert [(e.get("id"), e.find_text("body")) for e in sent] == [
         (first.id, "queued 1"), (second.id, "queued 2")
     ]
-    messages = app2.conversations["bob@example.org"].messages
-    assert [(m.body, m.state) for m in messages] == [
-        ("before", "sent"), ("queued 1", "sent"), ("queued 2", "sent")
-    ]
-    stored = platform.databases["alice@example.org"].data["messages"]["bob@example.org"]
-    assert [m["state"] for m in stored["messages"]] == ["sent", "sent", "sent"]
-    # Logged out before it was ever online: nothing is queued, as before.
+    app2.open_chat(BOB)
+    platform.run()
+    assert bodies(app2, BOB) == ["before", "queued 1", "queued 2"]
+    assert all(m.state != "queued" for m in app2.messages(BOB))
+    assert storage.records("outbox") == []
+    assert [m["state"] != "queued" for m in storage.messages(BOB)] == [True] * 3
+    # Logged out: nothing can be queued any more.
     app2.logout()
-    assert app2.send_message("bob@example.org", "x") is None
+    assert app2.send_message(BOB, "x") is None
 
 
 # -- receipts, chat markers, chat states ------------------------------------------
@@ -1067,17 +1074,6 @@ BOB_MSG = (
 STATES = "http://jabber.org/protocol/chatstates"
 
 
-def advance(platform: FakePlatform, seconds: float) -> None:
-    """Move the clock; run the timers due by then (and the tasks they queue)."""
-    platform.clock += seconds
-    for handle in sorted(platform.timers, key=lambda h: platform.timers[h][0]):
-        entry = platform.timers.get(handle)
-        if entry is not None and entry[0] <= platform.clock:
-            del platform.timers[handle]
-            entry[1]()
-    platform.run(timers=False)
-
-
 def chat_states(server: FakeServer) -> list[tuple[str | None, str]]:
     return [
         (m.get("to"), c.name)
@@ -1088,16 +1084,18 @@ def chat_states(server: FakeServer) -> list[tuple[str | None, str]]:
 
 
 def test_receipts_and_markers_move_own_messages_forward_only() -> None:
-    server, platform, app, rec = logged_in()
-    first = app.send_message("bob@example.org", "one")
-    second = app.send_message("bob@example.org", "two")
-    third = app.send_message("bob@example.org", "three")
+    server, platform, app, rec = logged_in(sm=True)
+    first = app.send_message(BOB, "one")
+    second = app.send_message(BOB, "two")
+    third = app.send_message(BOB, "three")
     assert first and second and third
     platform.run()
+    assert [first.state, second.state, third.state] == ["server"] * 3
     sent = server.stanzas("message")
     assert all(m.find("request", "urn:xmpp:receipts") is not None for m in sent)
     assert all(m.find("markable", "urn:xmpp:chat-markers:0") is not None for m in sent)
     assert all(m.find("active", STATES) is not None for m in sent)
+    changes = len(rec.named("message"))
 
     def receipt(msg_id: str | None, sender: str = "bob@example.org/phone") -> None:
         server.send(
@@ -1113,32 +1111,38 @@ def test_receipts_and_markers_move_own_messages_forward_only() -> None:
 
     receipt(first.id)
     platform.run()
-    assert [first.state, second.state, third.state] == ["delivered", "sent", "sent"]
-    assert rec.named("message") == [("bob@example.org", first)]
+    assert [first.state, second.state, third.state] == ["delivered", "server", "server"]
+    assert rec.named("message")[changes:] == [(BOB, first)]
     # Forged: someone else, or an id that isn't ours: nothing changes.
     receipt(second.id, "mallory@example.org/x")
     displayed(third.id, "mallory@example.org/x")
     displayed("not-ours")
     platform.run()
-    assert [first.state, second.state, third.state] == ["delivered", "sent", "sent"]
+    assert [first.state, second.state, third.state] == ["delivered", "server", "server"]
     # A displayed marker: that message and every earlier own one are read.
     displayed(second.id)
     platform.run()
-    assert [first.state, second.state, third.state] == ["read", "read", "sent"]
+    assert [first.state, second.state, third.state] == ["read", "read", "server"]
     # Never backwards: a late receipt for a read message changes nothing.
     receipt(second.id)
     receipt(third.id)
     platform.run()
     assert [first.state, second.state, third.state] == ["read", "read", "delivered"]
-    assert len(rec.named("message")) == 4
+    assert len(rec.named("message")) == changes + 4
 
 
 def test_failed_message_stays_failed_after_a_marker() -> None:
     server, platform, app, _rec = logged_in()
-    message = app.send_message("bob@example.org", "x")
+    message = app.send_message(BOB, "x")
     assert message is not None
     platform.run()
-    message.state = "failed"
+    server.send(
+        f'<message xmlns="jabber:client" type="error" id="{message.id}" from="bob@example.org">'
+        '<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>'
+        "</error></message>"
+    )
+    platform.run()
+    assert message.state == "failed"
     server.send(
         '<message xmlns="jabber:client" type="chat" from="bob@example.org/x">'
         f'<displayed xmlns="urn:xmpp:chat-markers:0" id="{message.id}"/></message>'
@@ -1161,15 +1165,15 @@ def test_receipt_answered_and_displayed_marker_sent_once_while_visible() -> None
         for m in server.stanzas("message"):
             marker = m.find("displayed", "urn:xmpp:chat-markers:0")
             if marker is not None:
-                assert m.get("to") == "bob@example.org"
+                assert m.get("to") == BOB
                 found.append(marker.get("id"))
         return found
 
     assert markers() == []  # the chat isn't open: not read
-    app.open_chat("bob@example.org")
+    app.open_chat(BOB)
     platform.run()
     assert markers() == ["b1"]
-    app.open_chat("bob@example.org")
+    app.open_chat(BOB)
     platform.run()
     assert markers() == ["b1"]  # once
     app.set_visible(False)
@@ -1190,44 +1194,39 @@ def test_receipt_answered_and_displayed_marker_sent_once_while_visible() -> None
 
 def test_typing_sends_composing_then_paused_only_to_peers_with_chat_states() -> None:
     server, platform, app, _rec = logged_in()
-    platform.run()
-    app.typing("carol@example.org")  # carol never sent chat states: nothing
+    app.typing(CAROL)  # carol never sent chat states: nothing
     platform.run(timers=False)
     assert chat_states(server) == []
     server.send(BOB_MSG.format(id="b1", body="hi"))
     platform.run(timers=False)
-    app.typing("bob@example.org")
+    app.typing(BOB)
     platform.run(timers=False)
-    assert chat_states(server) == [("bob@example.org", "composing")]
-    advance(platform, 3)
-    app.typing("bob@example.org")
-    advance(platform, 4)  # 7 s typing, 4 s since the last key: still composing
-    app.typing("bob@example.org")
-    advance(platform, 4)  # 11 s of continued typing: composing again
-    app.typing("bob@example.org")
+    assert chat_states(server) == [(BOB, "composing")]
+    platform.advance(3)
+    app.typing(BOB)
+    platform.advance(4)  # 7 s typing, 4 s since the last key: still composing
+    app.typing(BOB)
+    platform.advance(4)  # 11 s of continued typing: composing again
+    app.typing(BOB)
     platform.run(timers=False)
-    assert chat_states(server) == [("bob@example.org", "composing")] * 2
-    advance(platform, 5)  # 5 s without a key: paused
-    assert chat_states(server)[-1] == ("bob@example.org", "paused")
-    assert platform.timers == {} or all(
-        due > platform.clock for due, _ in platform.timers.values()
-    )
+    assert chat_states(server) == [(BOB, "composing")] * 2
+    platform.advance(5)  # 5 s without a key: paused
+    assert chat_states(server)[-1] == (BOB, "paused")
+    assert all(due > platform.clock for due, _ in platform.timers.values())
     # Typing then sending: the message carries <active/>, no paused follows.
-    app.typing("bob@example.org")
-    app.send_message("bob@example.org", "done")
-    advance(platform, 10)
+    app.typing(BOB)
+    app.send_message(BOB, "done")
+    platform.advance(10)
     assert chat_states(server) == [
-        ("bob@example.org", "composing"),
-        ("bob@example.org", "composing"),
-        ("bob@example.org", "paused"),
-        ("bob@example.org", "composing"),
+        (BOB, "composing"),
+        (BOB, "composing"),
+        (BOB, "paused"),
+        (BOB, "composing"),
     ]
 
 
 def test_contact_typing_shown_until_paused_message_or_timeout() -> None:
-    server, platform, app, _rec = logged_in()
-    typing: list[tuple[str, bool]] = []
-    app.on("typing", lambda bare, on: typing.append((bare, on)))
+    server, platform, app, rec = logged_in()
 
     def state(name: str) -> None:
         server.send(
@@ -1237,7 +1236,7 @@ def test_contact_typing_shown_until_paused_message_or_timeout() -> None:
         platform.run(timers=False)
 
     state("composing")
-    assert "bob@example.org" in app.peers_typing
+    assert BOB in app.peers_typing
     state("paused")
     assert app.peers_typing == {}
     state("composing")
@@ -1245,8 +1244,8 @@ def test_contact_typing_shown_until_paused_message_or_timeout() -> None:
     platform.run(timers=False)
     assert app.peers_typing == {}
     state("composing")
-    advance(platform, 29)
-    assert "bob@example.org" in app.peers_typing
-    advance(platform, 1)
+    platform.advance(29)
+    assert BOB in app.peers_typing
+    platform.advance(1)
     assert app.peers_typing == {}
-    assert typing == [("bob@example.org", True), ("bob@example.org", False)] * 3
+    assert rec.named("typing") == [(BOB, True), (BOB, False)] * 3

@@ -347,7 +347,9 @@ def test_writes_are_batched_and_conversations_reload_without_duplicates(
     summaries: list[dict[object, object]] = []
     backend.all("conversations", summaries.append)
     loop.run()
-    assert summaries[0] == {BOB: {"jid": BOB, "stamp": 199.0}}
+    assert summaries[0] == {
+        BOB: {"jid": BOB, "stamp": 199.0, "unread": 0, "complete": False, "preview": "m199"}
+    }
 
     again = new_store(loop, backend)
     assert again.conversations() == [BOB]
@@ -437,7 +439,9 @@ def test_v1_conversation_blobs_become_records_in_order() -> None:
     ]
     assert records[1]["origin_id"] == "b" and records[0]["origin_id"] is None
     assert records[2]["state"] == RECEIVED
-    assert conversation_summaries(records) == {BOB: {"jid": BOB, "stamp": 6.5}}
+    assert conversation_summaries(records) == {
+        BOB: {"jid": BOB, "stamp": 6.5, "unread": 0, "complete": False, "preview": "yo"}
+    }
 
 
 def test_memory_backend_pages_by_conversation_and_stamp(loop: Loop, backend: Backend) -> None:

@@ -250,11 +250,11 @@ def step4(value):
         step5()
 def step3(value):
     log.append(["all", value])
-    st.delete("messages", "b", lambda: st.get("messages", "b", step4))
+    st.delete("cursors", "b", lambda: st.get("cursors", "b", step4))
 def step2(value):
     log.append(["get", value])
-    st.put("messages", "b", {"n": 2}, lambda: st.put("messages", "a", [1, None, "x"],
-           lambda: st.all("messages", step3)))
+    st.put("cursors", "b", {"n": 2}, lambda: st.put("cursors", "a", [1, None, "x"],
+           lambda: st.all("cursors", step3)))
 RECORD = {"jid": "bob@localhost", "name": None, "groups": ["F"], "n": 1.5, "t": True}
 st.put("roster", "bob@localhost", RECORD, lambda: st.get("roster", "bob@localhost", step2))
 log.append(["sync"])  # callbacks never run inside the call

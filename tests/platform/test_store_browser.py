@@ -1,4 +1,4 @@
-"""The v2 IndexedDB schema, its migration from v1, paging queries and the
+"""The IndexedDB schema (v3), its migrations from v1, paging queries and the
 MessageStore over real storage, in Chromium with the built bundle.
 
 `data/storage_v1.py.txt` is `roost/platform/storage.py` as released with
@@ -48,7 +48,7 @@ def _no_errors(log: PageLog) -> None:
     assert log.failed == [], log.failed
 
 
-def test_fresh_database_has_the_v2_schema(make_page: Callable[..., str], page: Page) -> None:
+def test_fresh_database_has_the_v3_schema(make_page: Callable[..., str], page: Page) -> None:
     pg, log = page
     url = make_page(
         "t-schema",
@@ -62,14 +62,13 @@ st.get("meta", "schema", got)
 """,
     )
     pg.goto(url)
-    assert wait_result(pg, "meta") == [2, ACCOUNT]
+    assert wait_result(pg, "meta") == [3, ACCOUNT]
     described = pg.evaluate(DESCRIBE_DB, "roost-" + ACCOUNT)
-    assert described["version"] == 2
+    assert described["version"] == 3
     stores = described["stores"]
     assert set(stores) == {
         "roster",
         "meta",
-        "legacy_messages",
         "messages",
         "conversations",
         "cursors",
@@ -122,7 +121,8 @@ ROSTER = {roster!r}
 def written():
     publish("v1", old.name)
 old.put("roster", "bob@localhost", ROSTER, lambda: old.put("messages", "bob@localhost", BOB,
-        lambda: old.put("messages", "carol@localhost", CAROL, written)))
+        lambda: old.put("messages", "carol@localhost", CAROL,
+        lambda: old.put("meta", "archive_cursor", "A9", written))))
 
 def upgrade():
     from roost.platform.storage import open_storage
@@ -147,12 +147,12 @@ def upgrade():
     def step4(values):
         out["latest"] = values
         st.all("conversations", step5)
-    def step3(legacy):
-        out["legacy"] = legacy
+    def step3(cursors):
+        out["cursors"] = cursors
         st.latest("bob@localhost", 2, step4)
     def step2(value):
         out["roster"] = value
-        st.all("messages", step3)   # chat.py's key/value view: the v1 blobs
+        st.all("cursors", step3)
     st.get("roster", "bob@localhost", step2)
 window.roostUpgrade = upgrade
 """,
@@ -165,14 +165,16 @@ window.roostUpgrade = upgrade
     pg.evaluate("() => window.roostUpgrade()")
     got = wait_result(pg, "v2")
     assert got["roster"] == roster
-    assert got["legacy"] == {"bob@localhost": bob, "carol@localhost": carol}
+    # The archive id the first release kept in meta is the account's cursor.
+    assert got["cursors"] == {"": {"archive_id": "A9", "stamp": 0.0}}
     assert [(r["body"], r["conversation"], r["stamp"]) for r in got["latest"]] == [
         ("hello <b>", "bob@localhost", 101.5),
         ("no id", "bob@localhost", 102.0),
     ]
+    summary = {"unread": 0, "complete": False}
     assert got["conversations"] == {
-        "bob@localhost": {"jid": "bob@localhost", "stamp": 102.0},
-        "carol@localhost": {"jid": "carol@localhost", "stamp": 50.0},
+        "bob@localhost": {"jid": "bob@localhost", "stamp": 102.0, "preview": "no id", **summary},
+        "carol@localhost": {"jid": "carol@localhost", "stamp": 50.0, "preview": "yo", **summary},
     }
     assert got["store"] == [
         ["hi", False, "received", "m1", None],
@@ -181,9 +183,10 @@ window.roostUpgrade = upgrade
     ]
     assert got["dedup"] == [False, "A1", 3]
     after = pg.evaluate(DESCRIBE_DB, "roost-" + ACCOUNT)
-    assert after["version"] == 2
+    assert after["version"] == 3
+    # v2's conversion was replaced by v3's (not added to), and the blobs are gone.
     assert after["stores"]["messages"]["count"] == 4
-    assert after["stores"]["legacy_messages"]["count"] == 2
+    assert "legacy_messages" not in after["stores"]
     _no_errors(log)
 
 

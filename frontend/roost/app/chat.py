@@ -5,14 +5,30 @@ drives one `XmppClient` over a platform `Connection`, and tells the UI what
 changed through named events. No browser, no I/O of its own: everything
 outside goes through the injected platform.
 
-Secrets: the password lives only in memory (for `retry()`), is never
-stored, and is dropped on `logout()`.
+Messages live in a `MessageStore` (app/store.py): deduplicated (XEP-0359),
+ordered, persisted on a trusted device. Nothing is lost across drops and
+reloads because (docs/architecture.md, "Lossless messaging"):
+
+- every outgoing message goes through the store's outbox and stays there
+  until the server acknowledges it (XEP-0198); it is re-sent, under its own
+  id, only when the server may not have it;
+- inbound messages are acknowledged to the server only once they are stored
+  (`ack_after_confirm`);
+- the XEP-0198 resumption state is kept (in IndexedDB on a trusted device),
+  so a dropped connection, or a reload, resumes the same session: the
+  server re-sends what we hadn't acknowledged;
+- when resumption is impossible, the archive (XEP-0313) fills in from the
+  last archive id seen, and a gap the archive can't cover is marked.
+
+Secrets: the password lives only in memory (for `retry()` and automatic
+reconnects), is never stored, and is dropped on `logout()`.
 """
 
 from __future__ import annotations
 
 from roost.app.events import Emitter
-from roost.app.models import Contact, Conversation, Message, Presence
+from roost.app.models import Contact, Presence
+from roost.app.store import GLOBAL, Gap, MessageStore, StoredMessage
 from roost.xmpp.client import XmppClient
 from roost.xmpp.element import clean_text
 from roost.xmpp.errors import (
@@ -20,6 +36,7 @@ from roost.xmpp.errors import (
     JidError,
     LoginTimeout,
     NetworkError,
+    ProtocolError,
     RoostError,
     StreamError,
     XmlError,
@@ -40,8 +57,11 @@ from roost.xmpp.events import (
     Online,
     PresenceChanged,
     Receipt,
+    Resumed,
+    ResumeFailed,
     RosterChanged,
     RosterLoaded,
+    SmFailed,
     SubscriptionChanged,
     SubscriptionRequest,
 )
@@ -51,8 +71,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from roost.app.ports import Connection, Platform, Storage
-    from roost.xmpp.events import Record
+    from roost.app.ports import Connection, MessageStorage, Platform
+    from roost.app.store import Entry
+    from roost.xmpp.events import ChatMessage, Record
 
 OFFLINE = "offline"
 CONNECTING = "connecting"
@@ -62,41 +83,56 @@ ERROR = "error"
 # on its own (backoff below); contacts, conversations and the outbox stay.
 RECONNECTING = "reconnecting"
 RECONNECTING_MESSAGE = "Reconnecting…"
+# Another tab of this browser took over the account (ui/tabs.py): this one
+# disconnected and keeps what it shows; `retry()` takes the account back.
+ELSEWHERE = "elsewhere"
+ELSEWHERE_MESSAGE = "Roost is open in another tab."
 # Automatic reconnect: RECONNECT_FIRST · 2^n seconds, at most RECONNECT_MAX,
 # each delay spread by ±RECONNECT_JITTER (so many clients don't return at once;
 # the result is still capped at RECONNECT_MAX).
 RECONNECT_FIRST = 1.0
 RECONNECT_MAX = 60.0
 RECONNECT_JITTER = 0.3
-# An outgoing message written while not connected: sent, in order and under
-# its id, once the connection is back (Message.state).
+
+# Outgoing message states (StoredMessage.state), in order; never backwards.
+# "queued": written while not connected (or not yet handed to the socket);
+# "sent": handed to the connection; "server": acknowledged (XEP-0198) or seen
+# in the archive; "delivered": a XEP-0184 receipt or XEP-0333 received
+# marker; "read": a displayed marker for it or a later message. "failed": bounced.
 QUEUED = "queued"
+SENT = "sent"
+SERVER = "server"
+DELIVERED = "delivered"
+READ = "read"
+FAILED = "failed"
+RECEIVED = "received"
+STATE_RANK = {QUEUED: 0, SENT: 1, SERVER: 2, DELIVERED: 3, READ: 4}
 
 ROSTER_STORE = "roster"
-MESSAGES_STORE = "messages"
-# A conversation is written back as a whole (one record per conversation), so
-# writes are batched: at most one per conversation per STORE_DELAY seconds.
-# A burst of n messages would otherwise rewrite the list n times (O(n²)).
-STORE_DELAY = 0.25
+META_STORE = "meta"
+# meta: the XEP-0198 state of the last session, so a reload can resume it.
+RESUME_KEY = "resume"
+# Resumption state is written at most this often (it changes with every stanza).
+RESUME_SAVE_DELAY = 0.25
+
 # A login that hasn't reached Online by then is given up (LoginTimeout, which
 # offers Retry): a server that accepts the socket and then says nothing would
 # otherwise leave "Connecting…" on screen for good.
 LOGIN_TIMEOUT = 30.0
 
+# Dead-connection detection (XEP-0199): after PING_IDLE seconds without a
+# frame from the server we ping it; no frame within PING_TIMEOUT after that
+# and the connection counts as lost (a laptop waking up, a dead NAT entry).
+PING_IDLE = 60.0
+PING_TIMEOUT = 20.0
+
 # Archive catch-up (XEP-0313) after login: pages of ARCHIVE_PAGE; with no
 # cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
 ARCHIVE_PAGE = 100
 ARCHIVE_HISTORY = 200
-META_STORE = "meta"
-CURSOR_KEY = "archive_cursor"  # meta: the newest archive id seen (trusted storage)
+# Paging back in one conversation's archive (scrolling up).
+HISTORY_PAGE = 50
 
-# Sent message ids remembered until the server acknowledges them (XEP-0198).
-MAX_AWAITING_ACK = 5000
-
-# Outgoing message states in order (Message.state); a state never goes back.
-# "delivered": a XEP-0184 receipt (or XEP-0333 received marker); "read": a
-# XEP-0333 displayed marker for it or a later message. "failed" is apart.
-STATE_RANK = {QUEUED: 0, "sent": 1, "server": 2, "delivered": 3, "read": 4}
 # Typing (XEP-0085): "composing" at most once per COMPOSING_EVERY seconds of
 # continued typing, "paused" after PAUSED_AFTER seconds without a keystroke;
 # a contact's "composing" is shown for at most TYPING_TIMEOUT seconds.
@@ -143,9 +179,22 @@ class _Sync:
         self.page: list[ArchiveMessage] = []
         self.done = 0
         self.total: int | None = None
-        self.newest: str | None = None
+        self.newest: tuple[str, float] | None = None  # (archive id, stamp)
         self.finished = False
         self.missed = False
+
+
+class _History:
+    """A query for older messages of one conversation (scrolling up), or for
+    the messages of a gap (`gap`)."""
+
+    __slots__ = ("gap", "jid", "page", "query_id")
+
+    def __init__(self, jid: str, query_id: str, gap: Gap | None = None) -> None:
+        self.jid = jid
+        self.query_id = query_id
+        self.gap = gap
+        self.page: list[ArchiveMessage] = []
 
 
 def _values(result: object) -> list[dict[str, object]]:
@@ -160,41 +209,46 @@ class ChatApp:
     __slots__ = (
         "_address",
         "_attempts",
-        "_awaiting_ack",
         "_client",
         "_composing_at",
         "_conn",
-        "_cursor",
-        "_cursor_loaded",
         "_deadline",
-        "_dirty",
         "_emitter",
         "_generation",
-        "_history_loaded",
+        "_history",
+        "_last_inbound",
         "_marked",
+        "_on_ready",
         "_opened",
-        "_outbox",
+        "_outbox_due",
         "_password",
         "_paused_timer",
+        "_ping_timer",
+        "_pinged_at",
+        "_ready",
         "_reconnect_timer",
         "_resumable",
-        "_roster_from_server",
+        "_resume",
+        "_resume_timer",
+        "_resuming",
+        "_roster_ready",
         "_state_peers",
         "_storage",
         "_storage_key",
-        "_store_timer",
         "_sync",
+        "_synced",
         "_typing_to",
         "active",
         "contacts",
-        "conversations",
         "last_error",
         "message",
+        "network_up",
         "own_jid",
         "peers_typing",
         "platform",
         "requests",
         "state",
+        "store",
         "trusted",
         "visible",
     )
@@ -210,8 +264,9 @@ class ChatApp:
         self.trusted = False
         self.active: str | None = None  # bare JID of the open chat
         self.contacts: dict[str, Contact] = {}
-        self.conversations: dict[str, Conversation] = {}
         self.requests: dict[str, str | None] = {}  # bare JID → status text
+        # Messages, gaps, cursors, the outbox (None before the first login).
+        self.store: MessageStore | None = None
         self._emitter = Emitter(self._subscriber_failed)
         self._client: XmppClient | None = None
         self._conn: Connection | None = None
@@ -221,30 +276,38 @@ class ChatApp:
         self._opened = False
         self._address: JID | None = None
         self._password: str | None = None
-        self._storage: Storage | None = None
+        self._storage: MessageStorage | None = None
         self._storage_key: tuple[str, bool] | None = None
-        self._roster_from_server = False
-        self._dirty: dict[str, Conversation] = {}  # conversations not yet written
-        self._store_timer: object = None
-        # False while a trusted storage's stored history is being read: the
-        # conversations in memory hold only the new messages then, and writing
-        # one would replace its stored history. Writes wait for the merge.
-        self._history_loaded = True
+        # The stored data (outbox, cursors, resumption state) is read: only
+        # then may a connection start (it decides what to resume and re-send).
+        self._ready = True
+        self._on_ready: Callable[[], None] | None = None
+        # The roster is known (from the server, or stored, for a resumed session).
+        self._roster_ready = False
         self._deadline: object = None  # LOGIN_TIMEOUT timer of the connection attempt
-        # id → bare JID of our messages (this session) the server hasn't acked yet
-        self._awaiting_ack: dict[str, str] = {}
-        # Archive catch-up: the newest archive id seen (None: none yet), whether
-        # the stored one was read, and the running catch-up (None: none).
-        self._cursor: str | None = None
-        self._cursor_loaded = True
+        # XEP-0198: the last session's resumption state (None: start afresh);
+        # `_resuming`: the current connection was made with it.
+        self._resume: dict[str, object] | None = None
+        self._resuming = False
+        self._resume_timer: object = None
+        self._outbox_due = False  # send the outbox once this batch of events is handled
+        # Archive catch-up (None: none running); `_synced`: one finished on
+        # this page (a resumed session then missed nothing), and per-chat
+        # history queries (scrolling up) by query id.
         self._sync: _Sync | None = None
+        self._synced = False
+        self._history: dict[str, _History] = {}
         # Automatic reconnect: True once this session was online (until logout
         # or another account); the pending attempt's timer; failed attempts.
         self._resumable = False
         self._reconnect_timer: object = None
         self._attempts = 0
-        # Outgoing messages (state QUEUED) waiting for a connection, oldest first.
-        self._outbox: list[Message] = []
+        # The browser says it has a network (the UI reports online/offline).
+        self.network_up = True
+        # Liveness (XEP-0199): when the last frame came, when we pinged.
+        self._last_inbound = 0.0
+        self._pinged_at = 0.0
+        self._ping_timer: object = None
         # The page is visible (the UI sets it from document.visibilityState):
         # only then does the open chat count as read by the peer (XEP-0333).
         self.visible = True
@@ -290,7 +353,7 @@ class ChatApp:
         """True when `retry()` may help: a network problem, or a server error that
         says "try again" (not a wrong password or a refusal)."""
         error = self.last_error
-        if self.state == RECONNECTING and self._password is not None:
+        if self.state in (RECONNECTING, ELSEWHERE) and self._password is not None:
             return True  # Retry connects at once instead of waiting for the timer
         if self.state != ERROR or self._password is None or error is None:
             return False
@@ -301,6 +364,10 @@ class ChatApp:
         return isinstance(error, AuthError) and error.condition == "temporary-auth-failure"
 
     # -- session ----------------------------------------------------------------
+    def parse_address(self, address: str) -> str:
+        """The bare JID `address` means ("alice" gets the default domain); raises JidError."""
+        return str(self._parse_address(address))
+
     def login(self, address: str, password: str, trusted: bool = False) -> None:
         """Connect as `address` ("alice" gets the configured default domain)."""
         self._drop_connection()
@@ -317,13 +384,27 @@ class ChatApp:
         self._password = password
         self.trusted = bool(trusted)
         self._use_storage(str(jid), self.trusted)
-        self._connect(url, jid, password)
+        self._set_state(RECONNECTING if self._resumable else CONNECTING,
+                        RECONNECTING_MESSAGE if self._resumable else "")
+        self._when_ready(lambda: self._connect(url, jid, password))
 
     def retry(self) -> None:
         """Log in again with the remembered credentials (after a connection error)."""
         if self._address is None or self._password is None:
             return
         self.login(str(self._address), self._password, self.trusted)
+
+    def step_aside(self) -> None:
+        """Another tab takes this account over: disconnect, keep everything shown.
+
+        The stream is closed without ending the XEP-0198 session, so the tab
+        taking over resumes it (the stored state is current: written here).
+        """
+        self._save_resume(now=True)
+        if self.store is not None:
+            self.store.flush()
+        self._drop_connection()
+        self._set_state(ELSEWHERE, ELSEWHERE_MESSAGE)
 
     def logout(self) -> None:
         """Say goodbye to the server, forget the password, wipe untrusted storage."""
@@ -335,6 +416,7 @@ class ChatApp:
             self._flush()
         self._drop_connection()
         self._resumable = False
+        self._forget_resume()
         self.flush_storage()
         self._address = None
         self._password = None
@@ -342,6 +424,7 @@ class ChatApp:
             self._storage.destroy()
         self._storage = None
         self._storage_key = None
+        self.store = None
         self._reset_data()
         self._set_state(OFFLINE)
         self._emit("roster")
@@ -358,21 +441,38 @@ class ChatApp:
             raise JidError("no localpart")
         return jid.bare
 
+    def _when_ready(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the stored data is read (at once when it is)."""
+        if self._ready:
+            self._on_ready = None
+            fn()
+        else:
+            self._on_ready = fn
+
     def _connect(self, url: str, jid: JID, password: str) -> None:
         self._generation += 1
         generation = self._generation
         self._opened = False
-        self._roster_from_server = False
-        # XEP-0198 acks without resumption: this app doesn't keep resume_state()
-        # yet, and a resumable session would linger on the server after a tab
-        # closes, holding the messages sent to it meanwhile.
-        self._client = XmppClient(
-            jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-            sm_resume=False, carbons=True,
-        )
+        self._roster_ready = False
+        resume = self._resume
+        try:
+            client = XmppClient(
+                jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
+                resume=resume, ack_after_confirm=True, carbons=True,
+            )
+        except ValueError:  # a stored state that doesn't fit: start afresh
+            self._forget_resume()
+            resume = None
+            client = XmppClient(
+                jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
+                ack_after_confirm=True, carbons=True,
+            )
+        self._client = client
+        self._resuming = resume is not None
         if self._resumable:  # back to a session that was online: keep saying so
-            self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
-        else:
+            if self.state != RECONNECTING:
+                self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+        elif self.state != CONNECTING:
             self._set_state(CONNECTING)
         self._deadline = self.platform.call_later(
             LOGIN_TIMEOUT, lambda: self._login_timed_out(generation)
@@ -381,6 +481,7 @@ class ChatApp:
         def on_open() -> None:
             if generation == self._generation and self._client is not None:
                 self._opened = True
+                self._last_inbound = self.platform.now()
                 self._client.start()
                 self._flush()
 
@@ -408,14 +509,18 @@ class ChatApp:
 
     def _drop_connection(self) -> None:
         """Forget the current socket and client; ignore anything they still say."""
+        client = self._client
+        if client is not None and client.online:
+            self._save_resume(client)  # the copy taken as the connection ends
         self._generation += 1
+        self._on_ready = None
         self._cancel_deadline()
         self._cancel_reconnect()
+        self._cancel_ping()
         conn = self._conn
         self._conn = None
         self._client = None
-        # Acks belong to the stream: what wasn't acked stays "sent".
-        self._awaiting_ack = {}
+        self._history = {}
         if self._sync is not None:
             self._sync = None
             self._emit("sync", 0, None, True)
@@ -435,8 +540,13 @@ class ChatApp:
         client, conn = self._client, self._conn
         if client is None or conn is None:
             return
-        for frame in client.take_output():
+        frames = client.take_output()
+        if not frames:
+            return
+        for frame in frames:
             conn.send(frame)
+        if client.online:
+            self._save_resume(client)
 
     def _fail(self, error: RoostError) -> None:
         """End the session because of `error` and show its message."""
@@ -450,6 +560,14 @@ class ChatApp:
     def _lost(self, error: RoostError) -> None:
         """The connection ended because of `error`: reconnect on our own when
         the session was online and trying again may help, else show the error."""
+        if self._resuming and isinstance(error, (StreamError, ProtocolError)):
+            # Resuming with our saved state went wrong (e.g. it was older than
+            # what the server saw): start a fresh session at once.
+            self._forget_resume()
+            if self._resumable and self._password is not None:
+                self._attempts = 0
+                self._schedule_reconnect(0.0)
+                return
         if not self._resumable or self._password is None or self._address is None:
             self._set_error(error)
             return
@@ -465,9 +583,13 @@ class ChatApp:
         self.last_error = error
         delay = self.reconnect_delay(self._attempts)
         self._attempts += 1
-        self._reconnect_timer = self.platform.call_later(delay, self._reconnect)
+        self._schedule_reconnect(delay)
         if self.state != RECONNECTING:
             self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+
+    def _schedule_reconnect(self, delay: float) -> None:
+        self._cancel_reconnect()
+        self._reconnect_timer = self.platform.call_later(delay, self._reconnect)
 
     def reconnect_delay(self, attempt: int) -> float:
         """Seconds before automatic attempt `attempt` (0 first): exponential,
@@ -481,10 +603,10 @@ class ChatApp:
         self._reconnect_timer = None
         url = self.platform.config.get("websocket_url")
         address, password = self._address, self._password
-        if self.state != RECONNECTING or address is None or password is None:
+        if address is None or password is None or not isinstance(url, str) or not url:
             return
-        if not isinstance(url, str) or not url:
-            return
+        if self.state not in (RECONNECTING, CONNECTING) or not self.network_up:
+            return  # offline: `set_network(True)` tries again
         self._drop_connection()
         self._connect(url, address, password)
 
@@ -493,10 +615,60 @@ class ChatApp:
             self.platform.cancel(self._reconnect_timer)
             self._reconnect_timer = None
 
+    def set_network(self, up: bool) -> None:
+        """The browser went offline / online (the UI, from window events).
+
+        Offline: a socket may stay open without working for minutes, so the
+        connection counts as lost at once. Online: reconnect now, not at the
+        end of the backoff.
+        """
+        up = bool(up)
+        was_up, self.network_up = self.network_up, up
+        if not up and was_up and self._client is not None and self._resumable:
+            self._drop_connection()
+            self._lost(NetworkError(True, "the device is offline"))
+        elif up and not was_up and self.state == RECONNECTING:
+            self._attempts = 0
+            self._schedule_reconnect(0.0)
+
+    # -- liveness (XEP-0199) ----------------------------------------------------------
+    def _arm_ping(self, delay: float) -> None:
+        self._cancel_ping()
+        self._ping_timer = self.platform.call_later(delay, self._check_alive)
+
+    def _cancel_ping(self) -> None:
+        if self._ping_timer is not None:
+            self.platform.cancel(self._ping_timer)
+            self._ping_timer = None
+
+    def _check_alive(self) -> None:
+        """Ping after PING_IDLE quiet seconds; no frame PING_TIMEOUT later: lost."""
+        self._ping_timer = None
+        client = self._client
+        if client is None or not client.online:
+            return
+        now = self.platform.now()
+        if self._pinged_at > self._last_inbound:  # asked, and nothing came back
+            if now - self._pinged_at >= PING_TIMEOUT:
+                self._pinged_at = 0.0
+                self._fail(NetworkError(True, "the server stopped answering"))
+                return
+            self._arm_ping(self._pinged_at + PING_TIMEOUT - now)
+            return
+        quiet = now - self._last_inbound
+        if quiet < PING_IDLE:
+            self._arm_ping(PING_IDLE - quiet)
+            return
+        client.ping()
+        self._pinged_at = now
+        self._flush()
+        self._arm_ping(PING_TIMEOUT)
+
     def _on_frame(self, text: str) -> None:
         client = self._client
         if client is None:
             return
+        self._last_inbound = self.platform.now()
         try:
             element = self.platform.parse(text)
         except XmlError as exc:
@@ -515,13 +687,17 @@ class ChatApp:
 
     # -- XMPP events --------------------------------------------------------------
     def _handle(self, events: list[Record]) -> None:
+        client = self._client
+        stored = 0  # events the server may forget only once they are stored
         for event in events:
+            if event.needs_confirm:
+                stored += 1
             if self._client is None:
                 return  # the session ended while handling an earlier event
             if isinstance(event, ChatReceived):
-                self._on_chat(event)
+                self._on_chat(event.message)
             elif isinstance(event, ChatSent):
-                self._on_chat_sent(event)
+                self._on_chat_sent(event.message)
             elif isinstance(event, ArchiveMessage):
                 self._on_archive_message(event)
             elif isinstance(event, ArchiveDone):
@@ -529,19 +705,19 @@ class ChatApp:
             elif isinstance(event, (ArchiveGap, ArchiveFailed)):
                 self._on_archive_failed(event)
             elif isinstance(event, Acked):
-                self._on_acked(event)
+                self._on_acked(event.ids)
             elif isinstance(event, PresenceChanged):
                 self._on_presence(event)
             elif isinstance(event, NeedSaltedPassword):
                 self._derive(event)
             elif isinstance(event, Online):
-                self._cancel_deadline()
-                self.own_jid = str(event.jid.bare)
-                self._sync = _Sync()  # waits for the roster (and stored data)
-                self._resumable = True
-                self._attempts = 0
-                self._set_state(ONLINE)
-                self._send_outbox()
+                self._on_online(str(event.jid.bare), resumed=False)
+            elif isinstance(event, Resumed):
+                self._on_online(str(event.jid.bare), resumed=True)
+            elif isinstance(event, ResumeFailed):
+                self._forget_resume()  # that session is gone; a fresh one follows (Online)
+            elif isinstance(event, SmFailed):
+                self._no_acks()
             elif isinstance(event, RosterLoaded):
                 self._on_roster(event)
             elif isinstance(event, RosterChanged):
@@ -555,15 +731,77 @@ class ChatApp:
             elif isinstance(event, MessageFailed):
                 self._on_message_failed(event)
             elif isinstance(event, Receipt):
-                self._on_receipt(str(event.from_jid.bare), event.id, "delivered")
+                self._on_receipt(str(event.from_jid.bare), event.id, DELIVERED)
             elif isinstance(event, Marker):
-                kind = "delivered" if event.kind == "received" else "read"
+                kind = DELIVERED if event.kind == "received" else READ
                 self._on_receipt(str(event.from_jid.bare), event.id, kind)
             elif isinstance(event, ChatState):
                 self._on_chat_state(str(event.from_jid.bare), event.state)
             elif isinstance(event, Closed):
                 self._on_stream_closed(event)
             # Dropped: forged or malformed input, already refused by the core.
+        if stored and client is not None and client is self._client:
+            self._confirm_when_stored(client, stored)
+        if self._outbox_due and self._client is not None:
+            # After the whole batch: `Resumed` comes before the `Acked` for
+            # what the server already had, which must leave the outbox first.
+            self._outbox_due = False
+            self._send_outbox()
+
+    def _no_acks(self) -> None:
+        """The server refused stream management: messages already handed over
+        will never be acked, and "sent" is as far as we'll know for them."""
+        store = self.store
+        if store is not None:
+            sent = [m.id for m in store.outbox() if m.state == SENT and m.id is not None]
+            for m in store.acked(sent):
+                store.set_state(m, SENT)
+                self._emit("message", m.conversation, m)
+
+    def _confirm_when_stored(self, client: XmppClient, n: int) -> None:
+        """XEP-0198: count `n` received stanzas as handled once the store has
+        written them (a reload before that gets them again: resumption, archive)."""
+        store = self.store
+        generation = self._generation
+
+        def confirm() -> None:
+            if generation == self._generation and client is self._client:
+                client.confirm_handled(n)
+                self._flush()
+                self._save_resume(client)  # a reload resumes after what is stored
+
+        if store is None:
+            confirm()
+        else:
+            store.after_write(confirm)
+
+    def _on_online(self, own: str, resumed: bool) -> None:
+        client = self._client
+        if client is None:
+            return
+        self._cancel_deadline()
+        self.own_jid = own
+        self._resumable = True
+        self._attempts = 0
+        self._resuming = False
+        if resumed:
+            # The same session: nothing was missed, unacknowledged stanzas
+            # come again. The roster is the one we have (stored, or shown).
+            self._roster_ready = True
+            for contact in self.contacts.values():
+                contact.resources.clear()  # presence comes again (a reload lost it)
+        # A session that isn't resumable would keep the outbox waiting for acks
+        # that never come: then "sent" is as far as we can know.
+        self._set_state(ONLINE)
+        self._arm_ping(PING_IDLE)
+        if resumed or not self.visible:
+            # A resumed session keeps the server's CSI state of before.
+            client.set_active(self.visible)
+        if not resumed or not self._synced:
+            self._sync = _Sync()  # waits for the roster (and stored data)
+        self._outbox_due = True  # sent at the end of this batch (see _handle)
+        self._maybe_sync()
+        self._save_resume(client, now=True)
 
     def _on_stream_closed(self, event: Closed) -> None:
         self._flush()
@@ -599,7 +837,7 @@ class ChatApp:
         self.platform.pbkdf2(event.hash_name, password, event.salt, event.iterations, done, failed)
 
     def _on_roster(self, event: RosterLoaded) -> None:
-        self._roster_from_server = True
+        self._roster_ready = True
         old = self.contacts
         fresh: dict[str, Contact] = {}
         for item in event.items:
@@ -612,7 +850,7 @@ class ChatApp:
             fresh[bare] = contact
         self.contacts = fresh
         storage = self._storage
-        if storage is not None:
+        if storage is not None and self.trusted:
             for bare in old:
                 if bare not in fresh:
                     storage.delete(ROSTER_STORE, bare)
@@ -624,7 +862,7 @@ class ChatApp:
     def _on_roster_push(self, event: RosterChanged) -> None:
         item = event.item
         bare = str(item.jid)
-        storage = self._storage
+        storage = self._storage if self.trusted else None
         if item.subscription == "remove":
             self.contacts.pop(bare, None)
             if storage is not None:
@@ -659,72 +897,100 @@ class ChatApp:
             return
         self._emit("contact", bare)
 
-    def _on_chat(self, event: ChatReceived) -> None:
-        chat = event.message
+    # -- messages in ----------------------------------------------------------------
+    def _add(
+        self,
+        bare: str,
+        sender: str,
+        chat: ChatMessage,
+        stamp: float,
+        outgoing: bool,
+        state: str,
+        archive_id: str | None,
+    ) -> tuple[StoredMessage, bool] | None:
+        """Put a message into the store; None without a store."""
+        store = self.store
+        if store is None:
+            return None
+        return store.add(
+            bare, sender, chat.body, stamp, id=chat.id, outgoing=outgoing, state=state,
+            archive_id=archive_id, origin_id=chat.origin_id, replaces=chat.replaces,
+        )
+
+    def _shown(self, bare: str, m: StoredMessage, created: bool, unread: bool) -> None:
+        """Tell the UI about a stored message: a new one, or a corrected one."""
+        store = self.store
+        if store is None:
+            return
+        if not created or m.kind != "message":
+            return  # a copy of a known one, or a correction waiting for its message
+        if unread and self.active != bare:
+            store.set_unread(bare, store.unread(bare) + 1)
+        self._emit("messages", bare, [m])
+
+    def _on_chat(self, chat: ChatMessage) -> None:
         bare = str(chat.from_jid.bare)
         if not chat.body:
-            return
-        conversation = self._conversation(bare)
-        self._seen_archive_id(chat.archive_id)
-        known = conversation.find_same(chat.archive_id, bare, chat.id)
-        if known is not None:  # an offline copy of what the archive gave, or the reverse
-            if known.archive_id is None and chat.archive_id is not None:
-                known.archive_id = chat.archive_id
-                self._store_conversation(conversation)
             return
         if chat.chat_state is not None:
             self._state_peers.add(bare)
         self._set_typing(bare, False)  # the message is what they were typing
         stamp = chat.stamp if chat.stamp is not None else self.platform.now()
-        message = Message(
-            chat.id, bare, bare, chat.body, False, stamp, "received", chat.archive_id
-        )
-        message.markable = chat.markable
-        conversation.messages.append(message)
-        if self.active != bare:
-            conversation.unread += 1
-        self._store_conversation(conversation)
-        self._emit("messages", bare, [message])
-        self._mark_displayed()
+        added = self._add(bare, bare, chat, stamp, False, RECEIVED, chat.archive_id)
+        self._seen_archive_id(chat.archive_id, stamp)
+        if added is None:
+            return
+        m, created = added
+        if chat.replaces:
+            if created and m.kind == "message":
+                self._emit("message", bare, m)  # corrected in place (XEP-0308)
+            return
+        m.markable = m.markable or chat.markable
+        self._shown(bare, m, created, unread=True)
+        if created:
+            self._mark_displayed()
 
-    def _on_chat_sent(self, event: ChatSent) -> None:
+    def _on_chat_sent(self, chat: ChatMessage) -> None:
         """A message the user sent from another client (a XEP-0280 sent carbon)."""
-        chat = event.message
         if not chat.body or chat.to_jid is None:
             return
         bare = str(chat.to_jid.bare)
-        conversation = self._conversation(bare)
-        if chat.id is not None and conversation.find(chat.id) is not None:
-            return  # already shown
-        if conversation.find_same(chat.archive_id, self.own_jid or "", chat.id) is not None:
-            return
+        if bare == self.own_jid:
+            return  # a note to self: not a 1:1 conversation
         stamp = chat.stamp if chat.stamp is not None else self.platform.now()
         sender = self.own_jid or str(chat.from_jid.bare)
-        message = Message(chat.id, bare, sender, chat.body, True, stamp, "sent")
-        conversation.messages.append(message)
-        self._store_conversation(conversation)
-        self._emit("messages", bare, [message])
+        added = self._add(bare, sender, chat, stamp, True, SERVER, chat.archive_id)
+        if added is None:
+            return
+        m, created = added
+        if chat.replaces:
+            if created and m.kind == "message":
+                self._emit("message", bare, m)
+            return
+        self._shown(bare, m, created, unread=False)
 
     # -- archive catch-up (XEP-0313) ---------------------------------------------
     def _maybe_sync(self) -> None:
-        """Start the catch-up once online, the roster arrived, and the stored
-        history and cursor are read (so dedup sees what the device has)."""
-        sync, client = self._sync, self._client
+        """Start the catch-up once online, the roster is known, and the stored
+        data is read (so dedup sees what the device has)."""
+        sync, client, store = self._sync, self._client, self.store
         if (
             sync is None
             or sync.query_id is not None
             or sync.finished
             or client is None
             or not client.online
-            or not self._roster_from_server
-            or not self._history_loaded
-            or not self._cursor_loaded
+            or not self._roster_ready
+            or store is None
+            or not store.ready
         ):
             return
-        sync.missed = self._cursor is not None
-        if self._cursor is not None:
+        cursor = store.cursor(GLOBAL)
+        after = cursor.archive_id if cursor is not None else None
+        sync.missed = after is not None
+        if after is not None:
             sync.forward = True
-            sync.query_id = client.query_archive(after_id=self._cursor, max=ARCHIVE_PAGE)
+            sync.query_id = client.query_archive(after_id=after, max=ARCHIVE_PAGE)
         else:
             sync.forward = False
             sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
@@ -734,27 +1000,38 @@ class ChatApp:
         sync = self._sync
         if sync is not None and event.query_id == sync.query_id:
             sync.page.append(event)
+            return
+        history = self._history.get(event.query_id)
+        if history is not None:
+            history.page.append(event)
 
     def _on_archive_done(self, event: ArchiveDone) -> None:
         sync, client = self._sync, self._client
-        if sync is None or event.query_id != sync.query_id or client is None:
+        if client is None:
+            return
+        if sync is None or event.query_id != sync.query_id:
+            self._on_history_done(event)
             return
         page, sync.page = sync.page, []
-        self._insert_archived(page)
+        self._insert_archived(page, sync.missed)
         sync.done += len(page)
         if event.count is not None and sync.total is None:
             sync.total = event.count if sync.forward else min(event.count, ARCHIVE_HISTORY)
         if sync.total is not None and sync.total < sync.done:
             sync.total = sync.done
+        newest = None
+        if page and event.last is not None:
+            stamp = page[-1].stamp
+            newest = (event.last, stamp if stamp is not None else self.platform.now())
         if sync.forward:
-            if event.last is not None:
-                sync.newest = event.last
+            if newest is not None:
+                sync.newest = newest
             more = not event.complete and event.last is not None
             if more:
                 sync.query_id = client.query_archive(after_id=event.last, max=ARCHIVE_PAGE)
         else:
             if sync.newest is None:
-                sync.newest = event.last  # the first page back is the newest
+                sync.newest = newest  # the first page back is the newest
             left = ARCHIVE_HISTORY - sync.done
             more = not event.complete and event.first is not None and left > 0
             if more:
@@ -768,45 +1045,60 @@ class ChatApp:
 
     def _on_archive_failed(self, event: ArchiveGap | ArchiveFailed) -> None:
         sync, client = self._sync, self._client
-        if sync is None or event.query_id != sync.query_id or client is None:
+        if client is None:
+            return
+        if sync is None or event.query_id != sync.query_id:
+            self._on_history_failed(event)
             return
         page, sync.page = sync.page, []
-        self._insert_archived(page)
+        self._insert_archived(page, sync.missed)
         if isinstance(event, ArchiveGap) and sync.forward:
-            # The cursor fell out of the archive: take its last messages instead.
+            # The cursor fell out of the archive: what came between is gone
+            # from the server. Say so in every conversation, then take the
+            # archive's last messages.
+            self._mark_gaps()
             sync.forward = False
             sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
             return
         self._finish_sync()
 
+    def _mark_gaps(self) -> None:
+        store = self.store
+        if store is None:
+            return
+        cursor = store.cursor(GLOBAL)
+        after = cursor.archive_id if cursor is not None else None
+        for bare in store.conversations():
+            # Also conversations not read from storage yet: their last activity.
+            stamp = store.last_stamp(bare)
+            if stamp:
+                gap = store.add_gap(bare, stamp, after, None)
+                self._emit("messages", bare, [gap])
+
     def _finish_sync(self) -> None:
-        sync = self._sync
+        sync, store = self._sync, self.store
         if sync is None:
             return
         sync.finished = True
         sync.query_id = None
-        if sync.newest is not None:
-            self._save_cursor(sync.newest)
+        self._synced = True
+        if sync.newest is not None and store is not None:
+            store.set_cursor(GLOBAL, sync.newest[0], sync.newest[1])
         self._emit("sync", sync.done, sync.total, True)
 
-    def _seen_archive_id(self, archive_id: str | None) -> None:
+    def _seen_archive_id(self, archive_id: str | None, stamp: float) -> None:
         """A live message's archive id: the new cursor, once caught up."""
-        sync = self._sync
-        if archive_id is not None and sync is not None and sync.finished:
-            self._save_cursor(archive_id)
+        sync, store = self._sync, self.store
+        if archive_id is not None and store is not None and (sync is None or sync.finished):
+            store.set_cursor(GLOBAL, archive_id, stamp)
 
-    def _save_cursor(self, archive_id: str) -> None:
-        self._cursor = archive_id
-        if self._storage is not None and self.trusted:
-            self._storage.put(META_STORE, CURSOR_KEY, archive_id)
-
-    def _insert_archived(self, page: list[ArchiveMessage]) -> None:
-        """Put a page of archived messages into their conversations, in time
-        order, skipping what is already there (live, offline copy, stored)."""
+    def _insert_archived(self, page: list[ArchiveMessage], missed: bool) -> list[str]:
+        """Put a page of archived messages into the store (deduplicated against
+        what is there: live copies, offline copies, stored history); tell the
+        UI once per conversation. Returns the conversations that changed."""
         own = self.own_jid or ""
         now = self.platform.now()
-        missed = self._sync is not None and self._sync.missed
-        changed: dict[str, list[Message]] = {}
+        created_in: dict[str, list[Entry]] = {}
         for event in page:
             chat = event.message
             if not chat.body:
@@ -820,70 +1112,179 @@ class ChatApp:
                 bare = sender = str(chat.from_jid.bare)
             if not bare or bare == own:
                 continue  # a note to self: not a 1:1 conversation
-            conversation = self._conversation(bare)
-            known = conversation.find_same(event.archive_id, sender, chat.id)
-            if known is not None:
-                if known.archive_id is None:
-                    known.archive_id = event.archive_id
-                    self._store_conversation(conversation)
-                continue
             stamp = event.stamp if event.stamp is not None else now
-            message = Message(
-                chat.id, bare, sender, chat.body, outgoing, stamp,
-                "server" if outgoing else "received", event.archive_id,
-            )
-            message.markable = chat.markable and not outgoing
-            conversation.insert(message)
-            if not outgoing and self.active != bare and missed:
-                conversation.unread += 1
-            changed.setdefault(bare, []).append(message)
-        # Only the new ones: when they aren't the conversation's last messages
-        # (inserted by time), the UI sees that and draws the whole chat again.
-        for bare, messages in changed.items():
-            self._store_conversation(self._conversation(bare))
-            self._emit("messages", bare, messages)
-        if changed:
+            state = SERVER if outgoing else RECEIVED
+            added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id)
+            if added is None:
+                continue
+            m, created = added
+            if not created or m.kind != "message":
+                continue
+            if chat.replaces:
+                self._emit("message", bare, m)
+                continue
+            m.markable = chat.markable and not outgoing
+            created_in.setdefault(bare, []).append(m)
+        store = self.store
+        for bare, entries in created_in.items():
+            if missed and store is not None and self.active != bare:
+                incoming = sum(
+                    1 for m in entries if isinstance(m, StoredMessage) and not m.outgoing
+                )
+                if incoming:
+                    store.set_unread(bare, store.unread(bare) + incoming)
+            self._emit("messages", bare, entries)
+        if created_in:
             self._mark_displayed()
+        return list(created_in)
 
-    def _on_acked(self, event: Acked) -> None:
-        """XEP-0198: the server has these messages: "sent" → "server"."""
-        for message_id in event.ids:
-            bare = self._awaiting_ack.pop(message_id, None)
-            conversation = None if bare is None else self.conversations.get(bare)
-            message = None if conversation is None else conversation.find(message_id)
-            if conversation is None or message is None or message.state != "sent":
-                continue  # e.g. already failed: a bounce outranks the ack
-            message.state = "server"
-            self._store_conversation(conversation)
-            self._emit("message", conversation.jid, message)
+    # -- one conversation's older history (scrolling up) -----------------------------
+    def load_older(self, bare: str) -> bool:
+        """Ask the archive for the page before the oldest message of `bare`.
+
+        True when a query went out ("history" follows); False when there is
+        nothing older, one is running, or we're not online.
+        """
+        client, store = self._client, self.store
+        if client is None or not client.online or store is None or store.is_complete(bare):
+            return False
+        for history in self._history.values():
+            if history.jid == bare:
+                return False
+        oldest = store.oldest_archive_id(bare)
+        query_id = client.query_archive(
+            with_jid=bare, before_id=oldest, before_last=oldest is None, max=HISTORY_PAGE
+        )
+        self._flush()
+        self._history[query_id] = _History(bare, query_id)
+        return True
+
+    def fill_gap(self, bare: str, stamp: float, seq: int) -> bool:
+        """Ask the archive for the messages of the gap at (stamp, seq) of `bare`
+        (the gap row's button): paging back from the message after it."""
+        client, store = self._client, self.store
+        if client is None or not client.online or store is None:
+            self._emit("notice", "You're not connected right now.")
+            return False
+        gap = None
+        for candidate in store.gaps(bare):
+            if candidate.key == (stamp, seq):
+                gap = candidate
+        if gap is None or any(h.gap is gap for h in self._history.values()):
+            return False
+        after = [e for e in store.after(bare, gap.key, 20) if isinstance(e, StoredMessage)]
+        before_id = None
+        for m in after:
+            if m.archive_id:
+                before_id = m.archive_id
+                break
+        query_id = client.query_archive(
+            with_jid=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
+        )
+        self._flush()
+        self._history[query_id] = _History(bare, query_id, gap)
+        return True
+
+    def _on_history_done(self, event: ArchiveDone) -> None:
+        history = self._history.pop(event.query_id, None)
+        store = self.store
+        if history is None or store is None:
+            return
+        gap = history.gap
+        self._insert_archived(history.page, False)
+        if gap is not None:
+            # Filled when the page reaches back past the gap; else it stays
+            # (narrower: newer messages came) for another try, or for good
+            # when the archive has nothing older: it no longer holds them.
+            if any((r.stamp or 0.0) <= gap.stamp for r in history.page):
+                store.fill_gap(gap)
+                self._emit("gap", history.jid, gap)
+            elif event.complete or not history.page:
+                self._emit("notice", "Those messages are no longer on the server.")
+            return
+        if event.complete or event.first is None:
+            store.set_complete(history.jid)
+        self._emit("history", history.jid, not store.is_complete(history.jid))
+
+    def _on_history_failed(self, event: ArchiveGap | ArchiveFailed) -> None:
+        history = self._history.pop(event.query_id, None)
+        if history is None:
+            return
+        self._insert_archived(history.page, False)
+        if history.gap is None:
+            self._emit("history", history.jid, False)
+        if isinstance(event, ArchiveFailed):
+            self._emit("notice", "Older messages couldn't be loaded from the server.")
+
+    # -- states of own messages -------------------------------------------------------
+    def _on_acked(self, ids: list[str]) -> None:
+        """XEP-0198: the server has these messages: out of the outbox, "server"."""
+        store = self.store
+        if store is None:
+            return
+        for m in store.acked(ids):
+            self._emit("message", m.conversation, m)
+
+    def _advance(self, m: StoredMessage, state: str) -> bool:
+        """Move an own message's state forward (never from queued or failed)."""
+        store = self.store
+        current = STATE_RANK.get(m.state)
+        if store is None or current is None or current == 0 or current >= STATE_RANK[state]:
+            return False
+        store.set_state(m, state)
+        return True
 
     def _on_receipt(self, bare: str, message_id: str, state: str) -> None:
         """A receipt ("delivered") or displayed marker ("read") from `bare` for
         our message `message_id` (the core checked we sent it to `bare`).
         States only move forward; "read" (XEP-0333) also covers every earlier
         own message of the conversation."""
-        conversation = self.conversations.get(bare)
-        if conversation is None:
+        store, own = self.store, self.own_jid
+        if store is None or own is None:
             return
-        messages = conversation.messages
-        index = len(messages) - 1
-        while index >= 0 and not (messages[index].outgoing and messages[index].id == message_id):
-            index -= 1
-        if index < 0:
+        m = store.find(bare, message_id, own)
+        if m is None or not m.outgoing:
             return
-        rank = STATE_RANK[state]
-        changed: list[Message] = []
-        for message in messages[: index + 1] if state == "read" else [messages[index]]:
-            current = STATE_RANK.get(message.state)
-            # Not a queued one (never sent), not a failed one, never backwards.
-            if message.outgoing and current is not None and 0 < current < rank:
-                message.state = state
-                changed.append(message)
-        if changed:
-            self._store_conversation(conversation)
-            for message in changed:
-                self._emit("message", bare, message)
+        changed = [m] if self._advance(m, state) else []
+        if state == READ:
+            key = m.key
+            while True:
+                earlier = store.before(bare, key, 100)
+                if not earlier:
+                    break
+                done = False
+                for entry in reversed(earlier):
+                    if not isinstance(entry, StoredMessage) or not entry.outgoing:
+                        continue
+                    if entry.state == READ:
+                        done = True  # everything before it was read too
+                        break
+                    if self._advance(entry, READ):
+                        changed.append(entry)
+                if done:
+                    break
+                key = earlier[0].key
+        for entry in changed:
+            self._emit("message", bare, entry)
 
+    def _on_message_failed(self, event: MessageFailed) -> None:
+        store = self.store
+        if event.id is None or store is None:
+            return
+        m = store.fail(event.id)
+        if m is None and self.own_jid is not None:
+            # No longer in the outbox (acked): a bounce still outranks the ack.
+            for bare in store.conversations():
+                m = store.find(bare, event.id, self.own_jid)
+                if m is not None:
+                    break
+            if m is not None and m.outgoing:
+                store.set_state(m, FAILED)
+        if m is not None and m.outgoing:
+            self._emit("message", m.conversation, m)
+            self._emit("notice", event.error.user_message)
+
+    # -- typing and markers ---------------------------------------------------------
     def _on_chat_state(self, bare: str, state: str) -> None:
         self._state_peers.add(bare)
         self._set_typing(bare, state == "composing")
@@ -904,24 +1305,33 @@ class ChatApp:
     def _mark_displayed(self) -> None:
         """XEP-0333: the open chat of a visible page is read: send "displayed"
         for its newest markable incoming message, once."""
-        bare, client = self.active, self._client
+        bare, client, store = self.active, self._client, self.store
         if bare is None or not self.visible or client is None or not client.online:
             return
-        conversation = self.conversations.get(bare)
-        if conversation is None:
+        if store is None:
             return
-        for message in reversed(conversation.messages):
-            if message.outgoing or not message.markable or message.id is None:
+        for entry in reversed(store.latest(bare, 50)):
+            if not isinstance(entry, StoredMessage) or entry.outgoing:
                 continue
-            if self._marked.get(bare) != message.id:
-                self._marked[bare] = message.id
-                client.send_marker(bare, "displayed", message.id)
+            if not entry.markable or entry.id is None:
+                continue
+            if self._marked.get(bare) != entry.id:
+                self._marked[bare] = entry.id
+                client.send_marker(bare, "displayed", entry.id)
                 self._flush()
             return
 
     def set_visible(self, visible: bool) -> None:
-        """The page became visible / hidden (the UI, from document.visibilityState)."""
+        """The page became visible / hidden (the UI, from document.visibilityState).
+
+        Hidden: tell the server we're inactive (XEP-0352), so it may hold back
+        presence noise; visible: active again, and the open chat is read.
+        """
         self.visible = bool(visible)
+        client = self._client
+        if client is not None and client.online:
+            client.set_active(self.visible)
+            self._flush()
         if self.visible:
             self._mark_displayed()
 
@@ -958,18 +1368,6 @@ class ChatApp:
             client.send_chat_state(bare, state)
             self._flush()
 
-    def _on_message_failed(self, event: MessageFailed) -> None:
-        if event.id is None:
-            return
-        for conversation in self.conversations.values():
-            message = conversation.find(event.id)
-            if message is not None and message.outgoing:
-                message.state = "failed"
-                self._store_conversation(conversation)
-                self._emit("message", conversation.jid, message)
-                self._emit("notice", event.error.user_message)
-                return
-
     # -- UI actions ---------------------------------------------------------------
     def _online_client(self) -> XmppClient | None:
         client = self._client
@@ -985,79 +1383,106 @@ class ChatApp:
             self._emit("notice", exc.user_message)
             return None
 
-    def send_message(self, bare_jid: str, text: str) -> Message | None:
-        """Send `text` to `bare_jid`; returns the new outgoing message (state "sent")."""
+    def send_message(self, bare_jid: str, text: str) -> StoredMessage | None:
+        """Send `text` to `bare_jid`; returns the new outgoing message.
+
+        It goes into the outbox first (stored on a trusted device) under an id
+        of its own, which it keeps when it goes out, and leaves the outbox
+        only when the server has it: "queued" while offline, then "sent",
+        "server". None (and a notice) when it can't even be queued.
+        """
         if not text.strip():
             return None
         jid = self._bare(bare_jid)
+        store = self.store
         if jid is None:
             return None
         client = self._client
         online = client is not None and client.online
-        if not online and not self._resumable:
+        if store is None or (not online and not self._resumable):
             self._emit("notice", "You're not connected right now.")
             return None
         # What is shown here is what the other side gets (see clean_text).
         text = clean_text(text)
         bare = str(jid)
         sender = self.own_jid or str(self._address or "")
-        if self._typing_to == str(jid):
+        if self._typing_to == bare:
             self._stop_typing()  # the message itself carries <active/>
-        if client is not None and online and not self._outbox:
-            message_id = client.send_chat(jid, text)
-            # XEP-0198: ask at once, so "received by the server" shows promptly.
-            client.request_ack()
-            self._flush()
-            self._await_ack(message_id, bare)
-            message = Message(message_id, bare, sender, text, True, self.platform.now(), "sent")
-        else:
-            # Not connected (or older ones still waiting): queue it, in order,
-            # under an id of its own that it keeps when it goes out.
-            message_id = "q-" + self.platform.random_bytes(12).hex()
-            message = Message(message_id, bare, sender, text, True, self.platform.now(), QUEUED)
-            self._outbox.append(message)
-        conversation = self._conversation(bare)
-        conversation.messages.append(message)
-        self._store_conversation(conversation)
-        self._emit("messages", bare, [message])
-        if online and self._outbox:
+        message_id = "r" + self.platform.random_bytes(12).hex()
+        m = store.queue(bare, sender, text, self.platform.now(), message_id)
+        self._emit("messages", bare, [m])
+        if online:
             self._send_outbox()
-        return message
-
-    def _await_ack(self, message_id: str, bare: str) -> None:
-        awaiting = self._awaiting_ack
-        awaiting[message_id] = bare
-        if len(awaiting) > MAX_AWAITING_ACK:  # a server that never acks
-            del awaiting[next(iter(awaiting))]
+        return m
 
     def _send_outbox(self) -> None:
-        """Send the queued messages, oldest first, each once, under its own id."""
-        client = self._client
-        if client is None or not client.online or not self._outbox:
+        """Send what the outbox holds, oldest first, each under its own id:
+        queued messages, and "sent" ones this stream doesn't carry (after a
+        reconnect that couldn't resume, or a resumed state older than them)."""
+        client, store = self._client, self.store
+        if client is None or not client.online or store is None:
             return
-        outbox, self._outbox = self._outbox, []
-        sent = False
-        for message in outbox:
-            if message.state != QUEUED or message.id is None:
-                continue  # never twice (a state that changed meanwhile)
-            message.state = "sent"
-            client.send_chat(message.conversation, message.body, id=message.id)
-            self._await_ack(message.id, message.conversation)
-            sent = True
-            conversation = self._conversation(message.conversation)
-            self._store_conversation(conversation)
-            self._emit("message", conversation.jid, message)
-        if sent:
-            client.request_ack()
+        carried = set(client.unacked_ids())  # sent on this stream, not yet acked
+        sent: list[str] = []
+        for m in store.outbox():
+            if m.id is None or m.id in carried or (m.state != QUEUED and m.state != SENT):
+                continue
+            client.send_chat(m.conversation, m.body, id=m.id)
+            store.mark_sent(m.id)
+            sent.append(m.id)
+            self._emit("message", m.conversation, m)
+        # XEP-0198: ask at once, so "received by the server" shows promptly.
+        if sent and not client.request_ack() and not client.sm_active:
+            # No stream management: "sent" is as far as we'll ever know, and
+            # keeping them in the outbox would send them again.
+            for m in store.acked(sent):
+                store.set_state(m, SENT)
         self._flush()
 
-    def open_chat(self, bare_jid: str) -> Conversation:
-        """Make `bare_jid` the active conversation and mark it read."""
-        conversation = self._conversation(bare_jid)
+    def open_chat(self, bare_jid: str) -> None:
+        """Make `bare_jid` the active conversation, mark it read and read its
+        stored history: "loaded" (bare) follows once its newest messages are
+        in the store (at once when they already are)."""
+        store = self.store
         self.active = bare_jid
-        conversation.unread = 0
-        self._mark_displayed()
-        return conversation
+        if store is None:
+            self._emit("loaded", bare_jid)
+            return
+        store.set_unread(bare_jid, 0)
+
+        def first_page() -> None:
+            if self.store is store:
+                self._emit("loaded", bare_jid)
+                self._mark_displayed()
+
+        def all_read() -> None:
+            if self.store is store:
+                self._emit("history", bare_jid, not store.is_complete(bare_jid))
+
+        store.load_conversation(bare_jid, first_page, all_read)
+
+    def messages(self, bare_jid: str) -> list[StoredMessage]:
+        """The messages of a conversation held in memory, oldest first."""
+        store = self.store
+        if store is None:
+            return []
+        return [
+            e for e in store.latest(bare_jid, store.count(bare_jid))
+            if isinstance(e, StoredMessage)
+        ]
+
+    def unread(self, bare_jid: str) -> int:
+        return 0 if self.store is None or bare_jid == self.active else self.store.unread(bare_jid)
+
+    def preview(self, bare_jid: str) -> str:
+        return "" if self.store is None else self.store.preview(bare_jid)
+
+    def conversation_list(self) -> list[str]:
+        """Conversations with messages, most recent first."""
+        store = self.store
+        if store is None:
+            return []
+        return [b for b in store.conversations() if store.count(b) or store.preview(b)]
 
     def add_contact(self, bare_jid: str, name: str | None = None) -> None:
         """Add to the roster and ask for presence; the server's push updates `contacts`."""
@@ -1093,13 +1518,13 @@ class ChatApp:
     # -- storage ------------------------------------------------------------------
     def _reset_data(self) -> None:
         self.contacts = {}
-        self.conversations = {}
         self.requests = {}
         self.own_jid = None
         self.active = None
-        self._outbox = []
         self._marked = {}
         self._state_peers = set()
+        self._synced = False
+        self._resume = None
 
     def _use_storage(self, account: str, trusted: bool) -> None:
         key = (account, trusted)
@@ -1113,25 +1538,38 @@ class ChatApp:
         storage = self.platform.open_storage(account, trusted)
         self._storage = storage
         self._storage_key = key
-        self._history_loaded = not trusted  # an untrusted (memory) store starts empty
-        self._cursor = None
-        self._cursor_loaded = not trusted
-        self._sync = None
+        store = self.store = MessageStore(
+            storage, self.platform.call_later, self.platform.cancel, persist=trusted
+        )
+        self._ready = False
+        pending = [2 if trusted else 1]
+
+        def one_done() -> None:
+            pending[0] -= 1
+            if pending[0] == 0 and self.store is store:
+                self._ready = True
+                fn, self._on_ready = self._on_ready, None
+                if fn is not None:
+                    fn()
+                self._maybe_sync()
+
+        def got_resume(value: object) -> None:
+            if self.store is store and isinstance(value, dict) and self._resume is None:
+                self._resume = value
+            one_done()
+
+        def loaded() -> None:
+            if self.store is store:
+                self._emit("roster")  # previews and unread counts are known now
+            one_done()
+
+        store.load(loaded)
         if trusted:
-            storage.get(META_STORE, CURSOR_KEY, lambda value: self._loaded_cursor(storage, value))
-            storage.all(ROSTER_STORE, lambda result: self._loaded_roster(storage, result))
-            storage.all(MESSAGES_STORE, lambda result: self._loaded_messages(storage, result))
+            storage.get(META_STORE, RESUME_KEY, got_resume)
+            storage.all(ROSTER_STORE, lambda result: self._loaded_roster(store, result))
 
-    def _loaded_cursor(self, storage: Storage, value: object) -> None:
-        if storage is not self._storage:
-            return
-        if isinstance(value, str) and value and self._cursor is None:
-            self._cursor = value
-        self._cursor_loaded = True
-        self._maybe_sync()
-
-    def _loaded_roster(self, storage: Storage, result: object) -> None:
-        if storage is not self._storage or self._roster_from_server:
+    def _loaded_roster(self, store: MessageStore, result: object) -> None:
+        if store is not self.store or self._roster_ready:
             return  # logged out meanwhile, or the server's roster is newer
         for value in _values(result):
             if "jid" in value:
@@ -1139,68 +1577,50 @@ class ChatApp:
                 self.contacts.setdefault(contact.jid, contact)
         self._emit("roster")
 
-    def _loaded_messages(self, storage: Storage, result: object) -> None:
-        if storage is not self._storage:
+    def _save_resume(self, client: XmppClient | None = None, now: bool = False) -> None:
+        """Keep the XEP-0198 state of `client` (default: the current one):
+        in memory for the next connection, and, on a trusted device, in
+        storage for the next page (written at most every RESUME_SAVE_DELAY)."""
+        client = client or self._client
+        if client is None:
             return
-        queued: list[Message] = []
-        for value in _values(result):
-            bare = value.get("jid")
-            stored = value.get("messages")
-            if not isinstance(bare, str) or not isinstance(stored, list):
-                continue
-            conversation = self._conversation(bare)
-            live_ids = {m.id for m in conversation.messages if m.id is not None}
-            history = [
-                Message.from_store(bare, v)
-                for v in stored
-                if isinstance(v, dict) and (v.get("id") is None or v.get("id") not in live_ids)
-            ]
-            if history:
-                conversation.messages[:0] = history
-                self._emit("messages", bare, history)
-                # Written while offline before a reload: they go out on this login.
-                queued.extend(m for m in history if m.outgoing and m.state == QUEUED)
-        # Conversations changed while loading now hold history + new: write them.
-        self._history_loaded = True
-        if self._dirty and self._store_timer is None:
-            self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
-        if queued:
-            queued.sort(key=lambda m: m.stamp)
-            self._outbox[:0] = queued
-            self._send_outbox()
-        self._maybe_sync()
-
-    def _conversation(self, bare: str) -> Conversation:
-        conversation = self.conversations.get(bare)
-        if conversation is None:
-            conversation = self.conversations[bare] = Conversation(bare)
-        return conversation
-
-    def _store_conversation(self, conversation: Conversation) -> None:
-        """Write `conversation` soon (batched; see STORE_DELAY)."""
-        if self._storage is None:
+        state = client.resume_state()
+        if state is None:
             return
-        self._dirty[conversation.jid] = conversation
-        if self._store_timer is None and self._history_loaded:
-            self._store_timer = self.platform.call_later(STORE_DELAY, self._write_dirty)
-
-    def _write_dirty(self) -> None:
-        self._store_timer = None
+        self._resume = state
         storage = self._storage
-        if storage is None:
-            self._dirty = {}
+        if storage is None or not self.trusted:
             return
-        if not self._history_loaded:
-            return  # kept in _dirty: written once the stored history is merged
-        dirty, self._dirty = self._dirty, {}
-        for conversation in dirty.values():
-            storage.put(MESSAGES_STORE, conversation.jid, conversation.to_store())
+        if now:
+            if self._resume_timer is not None:
+                self.platform.cancel(self._resume_timer)
+                self._resume_timer = None
+            storage.put(META_STORE, RESUME_KEY, state)
+        elif self._resume_timer is None:
+            self._resume_timer = self.platform.call_later(
+                RESUME_SAVE_DELAY, self._write_resume
+            )
+
+    def _write_resume(self) -> None:
+        self._resume_timer = None
+        client = self._client
+        if client is not None and client.online:
+            self._save_resume(client, now=True)
+        elif self._resume is not None and self._storage is not None and self.trusted:
+            self._storage.put(META_STORE, RESUME_KEY, self._resume)
+
+    def _forget_resume(self) -> None:
+        self._resume = None
+        self._resuming = False
+        if self._resume_timer is not None:
+            self.platform.cancel(self._resume_timer)
+            self._resume_timer = None
+        if self._storage is not None and self.trusted:
+            self._storage.delete(META_STORE, RESUME_KEY)
 
     def flush_storage(self) -> None:
-        """Write pending conversations now (the UI calls it when the page is hidden).
-
-        Not before the stored history is loaded: a write then would replace it.
-        """
-        if self._store_timer is not None:
-            self.platform.cancel(self._store_timer)
-        self._write_dirty()
+        """Write pending changes now (the UI calls it when the page is hidden)."""
+        if self.store is not None:
+            self.store.flush()
+        if self._resume_timer is not None:
+            self._write_resume()

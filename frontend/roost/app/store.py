@@ -46,6 +46,10 @@ _STATE_RANK = {QUEUED: 0, FAILED: 1, SENT: 2, SERVER: 3, DELIVERED: 4, READ: 5, 
 GLOBAL = ""  # the cursor key of the account's own archive
 STORE_DELAY = 0.25  # seconds: writes within it are coalesced into one transaction
 FIRST_PAGE = 50  # records read first when a conversation is loaded
+# The rest is read in pages of REST_PAGE: one page is one task, so a long
+# history never blocks the page for long while it is read.
+REST_PAGE = 500
+PREVIEW_CHARS = 200
 
 _MESSAGES = "messages"
 _OUTBOX = "outbox"
@@ -77,6 +81,7 @@ class StoredMessage:
         "edited",
         "id",
         "kind",
+        "markable",
         "origin_id",
         "outgoing",
         "replaces",
@@ -113,6 +118,9 @@ class StoredMessage:
         self.origin_id = origin_id
         self.replaces = replaces
         self.edited: str | None = None
+        # Incoming with a XEP-0333 <markable/>: a "displayed" marker may be
+        # sent for it. Memory only: old history is never marked again.
+        self.markable = False
 
     @property
     def key(self) -> tuple[float, int]:
@@ -246,13 +254,16 @@ class _Conversation:
         "by_archive",
         "by_id",
         "by_origin",
+        "complete",
         "corrections",
         "items",
         "jid",
         "keys",
         "load_state",
         "on_loaded",
+        "preview",
         "stamp",
+        "unread",
     )
 
     def __init__(self, jid: str) -> None:
@@ -267,6 +278,28 @@ class _Conversation:
         self.load_state = 0  # 0: not loaded, 1: loading, 2: loaded
         self.on_loaded: list[Callable[[], None]] = []
         self.stamp = 0.0  # last activity
+        self.unread = 0
+        # The archive has nothing older than the oldest message here.
+        self.complete = False
+        # The newest message's text, as stored (shown before the records are read).
+        self.preview = ""
+
+    def summary(self) -> dict[str, object]:
+        """The `conversations` record: enough to list it before its messages are read."""
+        return {
+            "jid": self.jid,
+            "stamp": self.stamp,
+            "unread": self.unread,
+            "complete": self.complete,
+            "preview": self.last_text(),
+        }
+
+    def last_text(self) -> str:
+        """The newest message's text (at most PREVIEW_CHARS), for the contact list."""
+        for entry in reversed(self.items):
+            if isinstance(entry, StoredMessage):
+                return entry.body[:PREVIEW_CHARS]
+        return self.preview
 
     def insert(self, entry: Entry) -> None:
         key = entry.key
@@ -360,6 +393,7 @@ class MessageStore:
         "_outbox_dirty",
         "_provisional",
         "_timer",
+        "_waiting",
         "persist",
         "ready",
         "storage",
@@ -391,6 +425,7 @@ class MessageStore:
         self._dirty_cursors: set[str] = set()
         self._dirty_conversations: set[str] = set()
         self._timer: object = None
+        self._waiting: list[Callable[[], None]] = []  # after_write callbacks
 
     # -- loading -------------------------------------------------------------------
     def load(self, cb: Callable[[], None] | None = None) -> None:
@@ -449,6 +484,12 @@ class MessageStore:
                 conv = self._conv(str(key))
                 if isinstance(v, dict):
                     conv.stamp = max(conv.stamp, _float(v.get("stamp")))
+                    unread = v.get("unread")
+                    if isinstance(unread, int) and not conv.unread:
+                        conv.unread = unread
+                    conv.complete = conv.complete or bool(v.get("complete"))
+                    if not conv.items:
+                        conv.preview = str(v.get("preview") or "")
             one_done()
 
         self.storage.query(_MESSAGES, None, None, None, got_last, reverse=True, limit=1)
@@ -502,19 +543,15 @@ class MessageStore:
             return
         conv.load_state = 1
 
-        def got_rest(values: list[object]) -> None:
-            self._merge_stored(conv, values)
+        def finished() -> None:
             conv.load_state = 2
             callbacks, conv.on_loaded = conv.on_loaded, []
             for fn in callbacks:
                 fn()
 
-        def got_latest(values: list[object]) -> None:
-            self._merge_stored(conv, values)
-            if on_page is not None:
-                on_page()
-            if len(values) < first:
-                got_rest([])
+        def read_before(values: list[object], page: int) -> None:
+            if len(values) < page:
+                finished()
                 return
             oldest = values[0]
             key = (
@@ -522,7 +559,17 @@ class MessageStore:
                 if isinstance(oldest, dict)
                 else (0.0, 0)
             )
-            self.storage.before(jid, key, 0, got_rest)
+            self.storage.before(jid, key, REST_PAGE, got_rest)
+
+        def got_rest(values: list[object]) -> None:
+            self._merge_stored(conv, values)
+            read_before(values, REST_PAGE)
+
+        def got_latest(values: list[object]) -> None:
+            self._merge_stored(conv, values)
+            if on_page is not None:
+                on_page()
+            read_before(values, first)
 
         self.storage.latest(jid, first, got_latest)
 
@@ -729,6 +776,49 @@ class MessageStore:
         convs = sorted(self._conversations.values(), key=lambda c: c.stamp, reverse=True)
         return [c.jid for c in convs]
 
+    def last_stamp(self, conversation: str) -> float:
+        """When the conversation last had a message (0.0: never), loaded or not."""
+        conv = self._conversations.get(conversation)
+        return 0.0 if conv is None else conv.stamp
+
+    def unread(self, conversation: str) -> int:
+        conv = self._conversations.get(conversation)
+        return 0 if conv is None else conv.unread
+
+    def set_unread(self, conversation: str, n: int) -> None:
+        conv = self._conv(conversation)
+        if conv.unread != n:
+            conv.unread = n
+            self._dirty_conversations.add(conversation)
+            self._schedule()
+
+    def preview(self, conversation: str) -> str:
+        """The newest message's text (also before the conversation is read)."""
+        conv = self._conversations.get(conversation)
+        return "" if conv is None else conv.last_text()
+
+    def is_complete(self, conversation: str) -> bool:
+        """True once the archive has nothing older than what is here."""
+        conv = self._conversations.get(conversation)
+        return conv is not None and conv.complete
+
+    def set_complete(self, conversation: str) -> None:
+        conv = self._conv(conversation)
+        if not conv.complete:
+            conv.complete = True
+            self._dirty_conversations.add(conversation)
+            self._schedule()
+
+    def oldest_archive_id(self, conversation: str) -> str | None:
+        """The archive id of the oldest message here that has one (paging back)."""
+        conv = self._conversations.get(conversation)
+        if conv is None:
+            return None
+        for entry in conv.items:
+            if isinstance(entry, StoredMessage) and entry.archive_id:
+                return entry.archive_id
+        return None
+
     def is_loaded(self, conversation: str) -> bool:
         conv = self._conversations.get(conversation)
         return not self.persist or (conv is not None and conv.load_state == 2)
@@ -891,15 +981,29 @@ class MessageStore:
         for jid in self._dirty_conversations:
             conv = self._conversations.get(jid)
             if conv is not None:
-                puts.append((_CONVERSATIONS, jid, {"jid": jid, "stamp": conv.stamp}))
+                puts.append((_CONVERSATIONS, jid, conv.summary()))
         self._dirty = {}
         self._deletes = set()
         self._outbox_dirty = {}
         self._outbox_deletes = set()
         self._dirty_cursors = set()
         self._dirty_conversations = set()
+        waiting, self._waiting = self._waiting, []
+        done = None if not waiting else (lambda: _run_all(waiting))
         if puts or deletes:
-            self.storage.write(puts, deletes)
+            self.storage.write(puts, deletes, done)
+        elif done is not None:
+            done()
+
+    def after_write(self, cb: Callable[[], None]) -> None:
+        """Call `cb` once everything changed so far is written (at once when
+        nothing is persisted): XEP-0198 acks for received messages wait for it."""
+        if not self.persist:
+            cb()
+            return
+        self._waiting.append(cb)
+        if self.ready and self._timer is None:
+            self._timer = self._call_later(STORE_DELAY, self._write)
 
     def flush(self) -> None:
         """Write pending changes now (page hidden, logout)."""
@@ -910,6 +1014,11 @@ class MessageStore:
     def pending_writes(self) -> int:
         """How many records wait to be written (tests, diagnostics)."""
         return len(self._dirty) + len(self._deletes) + len(self._outbox_dirty)
+
+
+def _run_all(callbacks: list[Callable[[], None]]) -> None:
+    for cb in callbacks:
+        cb()
 
 
 def id_of(entry: object) -> int:

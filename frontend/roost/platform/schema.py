@@ -10,15 +10,18 @@ Schema (docs/architecture.md, "Local message store"), version `DB_VERSION`:
   `conv_stamp` [conversation, stamp, seq] (paging), `archive_id`
   [conversation, archive_id], `origin_id` [conversation, origin_id]
   (records without the field are not in the index).
-- `conversations` — bare JID → `{"jid", "stamp"}` (last activity).
+- `conversations` — bare JID → `{"jid", "stamp", "unread", "complete",
+  "preview"}` (last activity, unread count, archive start reached, newest text).
 - `roster` — bare JID → contact dict (unchanged since v1).
 - `cursors` — conversation (or `""` for the account archive) →
   `{"archive_id", "stamp"}`.
 - `outbox` — seq → the message record, for messages not yet acknowledged.
 - `meta` — `"schema"` → DB_VERSION, `"account"` → account.
-- `legacy_messages` — v1's `messages` store (bare JID → `{"jid", "messages":
-  [...]}`), renamed; the key/value calls `get/put/all/delete("messages", ...)`
-  of today's `chat.py` go here (`LEGACY`) until it uses the message store.
+
+v3 drops `legacy_messages` (v1's conversation blobs, which the app kept
+writing until it moved onto the message store): they are converted once more,
+replacing what v2 converted, and the archive id kept in meta
+(`archive_cursor`) becomes the account's cursor.
 """
 
 from __future__ import annotations
@@ -27,19 +30,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-DB_VERSION = 2
+DB_VERSION = 3
 V1_STORES = ("roster", "messages", "meta")
 STORES = (
     "roster",
     "meta",
-    "legacy_messages",
     "messages",
     "conversations",
     "cursors",
     "outbox",
 )
-# Key/value API name → object store (chat.py's v1 conversation blobs).
-LEGACY = {"messages": "legacy_messages"}
 # Stores whose records carry their own key (IndexedDB keyPath).
 KEY_PATHS = {"messages": "seq"}
 INDEXES = {
@@ -52,10 +52,6 @@ INDEXES = {
 # The largest key of a conversation's [conversation, ...] range: in IndexedDB
 # an array sorts after every number and string.
 HIGHEST: list[object] = []
-
-
-def legacy_name(store: str) -> str:
-    return LEGACY.get(store, store)
 
 
 def v1_records(blobs: list[object], first_seq: int) -> list[dict[str, object]]:
@@ -101,15 +97,21 @@ def v1_records(blobs: list[object], first_seq: int) -> list[dict[str, object]]:
 
 
 def conversation_summaries(records: list[dict[str, object]]) -> dict[str, dict[str, object]]:
-    """`conversations` store values (jid → {"jid", "stamp"}) for message records."""
+    """`conversations` store values (jid → summary, see above) for message records."""
     out: dict[str, dict[str, object]] = {}
     for r in records:
         jid = str(r["conversation"])
         stamp = r.get("stamp")
         stamp = float(stamp) if isinstance(stamp, (int, float)) else 0.0
         old = out.get(jid)
-        if old is None or stamp > float(old["stamp"]):  # type: ignore[arg-type]
-            out[jid] = {"jid": jid, "stamp": stamp}
+        if old is None or stamp >= float(old["stamp"]):  # type: ignore[arg-type]
+            out[jid] = {
+                "jid": jid,
+                "stamp": stamp,
+                "unread": 0,
+                "complete": False,
+                "preview": str(r.get("body") or "")[:200],
+            }
     return out
 
 
@@ -246,13 +248,13 @@ class MemoryBackend(Paging):
 
     # -- key/value (v1 API, used by chat.py) --------------------------------------
     def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
-        value = copy_value(self._store(legacy_name(store)).get(self._hashable(key)))
+        value = copy_value(self._store(store).get(self._hashable(key)))
         self._soon(lambda: cb(value))
 
     def put(
         self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
     ) -> None:
-        self._put(legacy_name(store), key, value)
+        self._put(store, key, value)
         self._soon(cb or _nothing)
 
     def _put(self, store: str, key: object, value: object) -> None:
@@ -263,12 +265,12 @@ class MemoryBackend(Paging):
         self._store(store)[self._hashable(key)] = copy_value(value)
 
     def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
-        data = self._store(legacy_name(store))
+        data = self._store(store)
         result = {k: copy_value(data[k]) for k in sorted(data, key=key_order)}
         self._soon(lambda: cb(result))
 
     def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
-        self._store(legacy_name(store)).pop(self._hashable(key), None)
+        self._store(store).pop(self._hashable(key), None)
         self._soon(cb or _nothing)
 
     def destroy(self, cb: Callable[[], None] | None = None) -> None:
@@ -276,7 +278,7 @@ class MemoryBackend(Paging):
             data.clear()
         self._soon(cb or _nothing)
 
-    # -- batched writes and range queries (object store names, no LEGACY mapping) --
+    # -- batched writes and range queries --
     def write(
         self,
         puts: list[tuple[str, object, object]],

@@ -11,8 +11,7 @@ Since schema v2 (`schema.py`) both also have `write(puts, deletes, cb)` (one
 transaction), `query(store, index, lower, upper, cb, reverse, limit, ...)`
 (a key range walked with a cursor, at most `limit` values) and
 `latest(conv, n, cb)` / `before(conv, (stamp, seq), n, cb)` for message
-pages. The key/value calls keep v1's meaning: `"messages"` there is chat.py's
-conversation blobs (object store `legacy_messages`).
+pages.
 
 An untrusted session never touches IndexedDB, localStorage, sessionStorage
 or the Cache API. The database is `roost-<account>`, never Brython's
@@ -33,7 +32,6 @@ from roost.platform.schema import (
     MemoryBackend,
     Paging,
     conversation_summaries,
-    legacy_name,
     v1_records,
 )
 from roost.platform.timers import soon
@@ -105,8 +103,44 @@ def _migrate_v2(db: object, tx: object, account: str) -> None:
     blobs_req.onsuccess = convert
 
 
+def _migrate_v3(db: object, tx: object, account: str) -> None:
+    """v3: the app uses message records only. `legacy_messages` (which the app
+    went on writing under v2) is converted again, replacing v2's conversion,
+    and dropped; meta's `archive_cursor` becomes the account's cursor.
+
+    Everything happens in request callbacks, so it runs after v2's
+    conversion of the same upgrade (requests of a transaction run in order).
+    """
+    legacy = tx.objectStore("legacy_messages")  # type: ignore[attr-defined]
+    meta = tx.objectStore("meta")  # type: ignore[attr-defined]
+    blobs_req = legacy.getAll()
+    cursor_req = meta.get("archive_cursor")
+
+    def convert(_ev: object) -> None:
+        messages = tx.objectStore("messages")  # type: ignore[attr-defined]
+        conversations = tx.objectStore("conversations")  # type: ignore[attr-defined]
+        messages.clear()
+        conversations.clear()
+        records = v1_records(to_py(blobs_req.result), 1)  # type: ignore[arg-type]
+        for record in records:
+            messages.put(to_js(record))
+        for jid, summary in conversation_summaries(records).items():
+            conversations.put(to_js(summary), jid)
+        db.deleteObjectStore("legacy_messages")  # type: ignore[attr-defined]
+
+    def move_cursor(_ev: object) -> None:
+        value = cursor_req.result
+        if isinstance(value, str) and value:
+            cursors = tx.objectStore("cursors")  # type: ignore[attr-defined]
+            cursors.put(to_js({"archive_id": value, "stamp": 0.0}), "")
+        meta.delete("archive_cursor")
+
+    blobs_req.onsuccess = convert
+    cursor_req.onsuccess = move_cursor
+
+
 # (version, step): run in order for every version above the database's.
-MIGRATIONS = ((1, _migrate_v1), (2, _migrate_v2))
+MIGRATIONS = ((1, _migrate_v1), (2, _migrate_v2), (3, _migrate_v3))
 
 
 class IndexedDBStorage(Paging):
@@ -168,7 +202,7 @@ class IndexedDBStorage(Paging):
 
     def get(self, store: str, key: object, cb: Callable[[object], None]) -> None:
         def op() -> None:
-            req = self._tx(legacy_name(store), "readonly").get(to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(store, "readonly").get(to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: cb(to_py(req.result))
 
             def failed(_ev: object) -> None:
@@ -183,7 +217,7 @@ class IndexedDBStorage(Paging):
         self, store: str, key: object, value: object, cb: Callable[[], None] | None = None
     ) -> None:
         def op() -> None:
-            req = self._tx(legacy_name(store), "readwrite").put(to_js(value), to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(store, "readwrite").put(to_js(value), to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: (cb or _nothing)()
             req.onerror = lambda _ev: _report("put failed", req.error)
 
@@ -191,7 +225,7 @@ class IndexedDBStorage(Paging):
 
     def all(self, store: str, cb: Callable[[dict[object, object]], None]) -> None:
         def op() -> None:
-            os = self._tx(legacy_name(store), "readonly")
+            os = self._tx(store, "readonly")
             keys_req = os.getAllKeys()  # type: ignore[attr-defined]
             values_req = os.getAll()  # type: ignore[attr-defined]
 
@@ -213,7 +247,7 @@ class IndexedDBStorage(Paging):
 
     def delete(self, store: str, key: object, cb: Callable[[], None] | None = None) -> None:
         def op() -> None:
-            req = self._tx(legacy_name(store), "readwrite").delete(to_js(key))  # type: ignore[attr-defined]
+            req = self._tx(store, "readwrite").delete(to_js(key))  # type: ignore[attr-defined]
             req.onsuccess = lambda _ev: (cb or _nothing)()
             req.onerror = lambda _ev: _report("delete failed", req.error)
 

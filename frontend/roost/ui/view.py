@@ -16,6 +16,7 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
+from roost.ui.tabs import account_key, install_tabs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +32,14 @@ PRESENCE_TEXT = {
 }
 
 
-# Outgoing message states (app/models.py Message.state) as shown; "failed"
+# Rows the chat draws at a time when it opens or pages (the list keeps a
+# bounded window of rows in the DOM: render.js createMessageList).
+PAGE = 50
+
+# The cursor "after everything": asking for what is before it gives the newest.
+NEWEST = (float("inf"), 0)
+
+# Outgoing message states (app/chat.py) as shown; "failed"
 # keeps its own "Not delivered" text. "queued": written while not connected,
 # sent on its own once the connection is back.
 STATE_TEXT = {
@@ -67,10 +75,15 @@ def _logged(name: str, handler: Any) -> Any:
 class ChatView:
     """Binds the static DOM of index.html to a `ChatApp`."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tab_lock: Any) -> None:
         self.app = app
         self.render = window.RoostRender
         self.root = _el("app")
+        # One tab owns the account's stream (ui/tabs.py): another tab's login
+        # asks this one to step aside; "Use here" takes it back.
+        self.tabs = install_tabs(tab_lock, document, self.root)
+        self.tabs.set_step_aside(app.step_aside)
+        self.tabs.set_resume(app.retry)
         self.form = _el("login-form")
         self.address = _el("login-address")
         self.password = _el("login-password")
@@ -123,10 +136,19 @@ class ChatView:
         self.chat_title.parentNode.appendChild(self.typing_state)
         self.active: str | None = None
         self.screen = "login"
+        # The open chat's rows: a window over the app's store (render.js).
+        options = window.Object.new()
+        options.onNeedOlder = _logged("older", self._on_need_older)
+        options.onNeedNewer = _logged("newer", self._on_need_newer)
+        options.onGapAction = _logged("gap", self._on_gap_action)
+        self.list = self.render.createMessageList(self.log, options)
+        # While the archive is asked for older messages of the open chat:
+        # the cursor of the row above which they go (None: not asking).
+        self._older_at: tuple[float, int] | None = None
         # Rendering is coalesced per task: app events only record what changed
         # and one microtask draws it (a batch of frames is one task, see
         # platform/websocket.py), so a burst costs one DOM update per batch.
-        self._pending: list[Any] = []  # messages of the active chat not yet drawn
+        self._pending: list[Any] = []  # new entries of the active chat not yet drawn
         self._contacts_dirty = False
         self._scheduled = False
 
@@ -147,6 +169,11 @@ class ChatView:
         # Chat markers (XEP-0333): the open chat counts as read only while visible.
         document.addEventListener("visibilitychange", self._on_visibility)
         app.set_visible(str(document.visibilityState) == "visible")
+        # A dead network is noticed at once, and its return ends the backoff.
+        window.addEventListener("offline", lambda _ev: app.set_network(False))
+        window.addEventListener("online", lambda _ev: app.set_network(True))
+        if window.navigator.onLine is False:
+            app.set_network(False)
 
         for name, handler in (
             ("state", self.on_state),
@@ -154,6 +181,9 @@ class ChatView:
             ("contact", self.on_contact),
             ("messages", self.on_messages),
             ("message", self.on_message),
+            ("loaded", self.on_loaded),
+            ("history", self.on_history),
+            ("gap", self.on_gap),
             ("request", self.on_request),
             ("notice", self.on_notice),
             ("sync", self.on_sync),
@@ -171,7 +201,11 @@ class ChatView:
             return
         self.login_actions.hidden = True
         self._status("Connecting…")
-        self.app.login(address, password, bool(trusted))
+        domain = str(self.app.platform.config.get("default_domain") or "")
+        self.tabs.before_login(
+            account_key(address, domain),
+            lambda: self.app.login(address, password, bool(trusted)),
+        )
 
     def _on_login_submit(self, ev: Any) -> None:
         ev.preventDefault()
@@ -213,6 +247,7 @@ class ChatView:
 
     def _on_logout(self, _ev: Any) -> None:
         self.app.logout()
+        self.tabs.logout()
 
     def _status(self, text: str, error: bool = False) -> None:
         self.status.textContent = text
@@ -226,6 +261,7 @@ class ChatView:
             "connecting": "Connecting…",
             "offline": "Offline",
             "error": "Disconnected",
+            "elsewhere": "Open in another tab",
         }.get(state, "")  # "reconnecting": the banner says it
         self.reconnect_banner.hidden = state != "reconnecting"
         if state not in ("error", "reconnecting"):
@@ -254,6 +290,8 @@ class ChatView:
             # Retry makes sense after a network problem or a server that said
             # "try again", not after a wrong password: the app knows which.
             retry = bool(self.app.can_retry)
+            if not retry:
+                self.tabs.logout()  # not connected, and Retry won't help: free the account
             if self.screen == "login":
                 self._status(text or "Something went wrong.", error=True)
                 self.login_actions.hidden = not retry
@@ -274,8 +312,8 @@ class ChatView:
     def _render_pending(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, []
-        if pending:
-            self.render.appendMessages(self.log, to_js([self._message_item(m) for m in pending]))
+        if pending and self.active is not None:
+            self._draw_new(self.active, pending)
         if self._contacts_dirty:
             self._render_contacts()
 
@@ -287,37 +325,100 @@ class ChatView:
         self._contacts_dirty = True
         self._schedule()
 
-    def on_messages(self, bare: str, messages: list[Any]) -> None:
-        if bare != self.active:
-            self._contacts_dirty = True  # unread counts
-            self._schedule()
+    def on_messages(self, bare: str, entries: list[Any]) -> None:
+        """New entries in a conversation (live, carbons, archive, own)."""
+        self._contacts_dirty = True  # previews and unread counts
+        if bare == self.active:
+            self._pending.extend(entries)
+        self._schedule()
+
+    def _draw_new(self, bare: str, entries: list[Any]) -> None:
+        store = self.app.store
+        if store is None:
             return
-        conversation = self.app.conversations.get(bare)
-        current = conversation.messages if conversation is not None else []
-        n = len(messages)
-        if (
-            n
-            and len(current) >= n
-            and all(a is b for a, b in zip(current[-n:], messages, strict=False))
+        older_at = self._older_at
+        if older_at is not None:
+            # Archive history arriving for the top: drawn with "history".
+            entries = [e for e in entries if tuple(e.key) >= older_at]
+        if not entries:
+            return
+        tail = store.latest(bare, len(entries))
+        items = to_js([self._message_item(e) for e in entries])
+        if len(tail) == len(entries) and all(
+            a is b for a, b in zip(tail, entries, strict=True)
         ):
-            self._pending.extend(messages)
-            self._schedule()
-        else:  # history inserted before what is shown: draw it again
+            self.list.append(items, False)  # the newest: at the bottom
+        else:
+            self.list.insert(items)  # somewhere inside (archive back-fill)
+
+    def on_message(self, bare: str, entry: Any = None, *_args: object) -> None:
+        """One entry changed (its state, or a correction): redraw its row."""
+        if bare != self.active or entry is None:
+            return
+        if entry in self._pending:
+            return  # drawn soon, as it is now
+        self.list.update(to_js(self._message_item(entry)))
+
+    def on_loaded(self, bare: str) -> None:
+        """The open chat's newest stored messages are in memory: show them."""
+        if bare == self.active:
             self._render_conversation(bare)
 
-    def on_message(self, bare: str, message: Any = None, *_args: object) -> None:
-        """One message changed (failed to send, or reached the server)."""
+    def on_history(self, bare: str, more: bool = False) -> None:
+        """The store finished reading a chat, or the archive answered for older
+        messages (`more`: it may have even older ones)."""
         if bare != self.active:
             return
-        # Replace just that row (updateMessage is False when it isn't drawn yet).
-        if (
-            message is not None
-            and message.id
-            and message not in self._pending
-            and self.render.updateMessage(self.log, to_js(self._message_item(message)))
-        ):
+        store = self.app.store
+        older_at, self._older_at = self._older_at, None
+        if older_at is None or store is None:
             return
-        self._render_conversation(bare)
+        self.list.setLoading("older", False)
+        if older_at == NEWEST:
+            self._render_conversation(bare)  # the first page, from the archive
+            return
+        entries = store.before(bare, older_at, PAGE)
+        has_older = bool(entries) and bool(store.before(bare, tuple(entries[0].key), 1))
+        self.list.prepend(
+            to_js([self._message_item(e) for e in entries]), has_older or bool(more)
+        )
+
+    def on_gap(self, bare: str, gap: Any = None) -> None:
+        """A gap was filled: its row goes."""
+        if bare == self.active and gap is not None:
+            self.list.remove(to_js([float(gap.stamp), int(gap.seq)]))
+
+    def _on_need_older(self, cursor: Any) -> None:
+        bare, store = self.active, self.app.store
+        if bare is None or store is None:
+            return
+        key = (float(cursor[0]), int(cursor[1]))
+        entries = store.before(bare, key, PAGE)
+        if entries:
+            more = bool(store.before(bare, tuple(entries[0].key), 1))
+            more = more or not store.is_loaded(bare) or not store.is_complete(bare)
+            self.list.prepend(to_js([self._message_item(e) for e in entries]), more)
+            return
+        if not store.is_loaded(bare):
+            self._older_at = key  # the store is still reading: "history" follows
+            return
+        if self.app.load_older(bare):
+            self._older_at = key
+            self.list.setLoading("older", True)
+        else:
+            self.list.prepend(to_js([]), False)
+
+    def _on_need_newer(self, cursor: Any) -> None:
+        bare, store = self.active, self.app.store
+        if bare is None or store is None:
+            return
+        entries = store.after(bare, (float(cursor[0]), int(cursor[1])), PAGE)
+        more = bool(entries) and bool(store.after(bare, tuple(entries[-1].key), 1))
+        self.list.append(to_js([self._message_item(e) for e in entries]), more)
+
+    def _on_gap_action(self, cursor: Any) -> None:
+        if self.active is not None:
+            self.app.fill_gap(self.active, float(cursor[0]), int(cursor[1]))
 
     def on_request(self, *_args: object) -> None:
         """A request arrived or was withdrawn: `app.requests` says which are left."""
@@ -362,7 +463,8 @@ class ChatView:
         self._pending = []
         self.render.renderContacts(self.contacts, to_js([]))
         self.render.renderRequests(self.requests_box, to_js([]))
-        self.render.renderMessages(self.log, to_js([]))
+        self.list.clear()
+        self._older_at = None
         self.chat_title.textContent = "No conversation open"
         self.text.value = ""
         _el("own-address").textContent = ""
@@ -373,7 +475,7 @@ class ChatView:
         self.password.value = ""
 
     # -- contacts ---------------------------------------------------------
-    def _contact_item(self, bare: str, contact: Any, conversation: Any) -> dict[str, object]:
+    def _contact_item(self, bare: str, contact: Any) -> dict[str, object]:
         """One row of the list; `contact` is None for someone not in the roster."""
         presence = "offline" if contact is None else str(contact.show)
         if presence not in PRESENCE_TEXT:
@@ -381,21 +483,15 @@ class ChatView:
         text = PRESENCE_TEXT[presence]
         if presence == "offline" and contact is not None and contact.ask == "subscribe":
             text = "Waiting for approval"
-        preview = ""
-        unread = 0
-        if conversation is not None:
-            messages = conversation.messages
-            if messages:
-                # Slice before split: a long message costs no more than a short one.
-                preview = " ".join(messages[-1].body[:400].split())[:80]
-            unread = 0 if bare == self.active else conversation.unread
+        # Slice before split: a long message costs no more than a short one.
+        preview = " ".join(self.app.preview(bare)[:400].split())[:80]
         return {
             "jid": bare,
             "name": _display_name(contact, bare),
             "presence": presence,
             "presence_text": text,
             "preview": preview,
-            "unread": unread,
+            "unread": 0 if bare == self.active else self.app.unread(bare),
             "active": bare == self.active,
         }
 
@@ -403,12 +499,11 @@ class ChatView:
         """Draw the whole list: called at most once per task (see `_schedule`)."""
         self._contacts_dirty = False
         contacts = self.app.contacts
-        conversations = self.app.conversations
-        items = [self._contact_item(b, c, conversations.get(b)) for b, c in contacts.items()]
+        items = [self._contact_item(b, c) for b, c in contacts.items()]
         # People who wrote to us without being in the roster are listed too.
-        for bare, conv in conversations.items():
-            if bare not in contacts and conv.messages:
-                items.append(self._contact_item(bare, None, conv))
+        for bare in self.app.conversation_list():
+            if bare not in contacts:
+                items.append(self._contact_item(bare, None))
         items.sort(key=lambda it: (it["presence"] == "offline", str(it["name"]).lower()))
         self.render.renderContacts(self.contacts, to_js(items))
         self.contacts_empty.hidden = bool(items)
@@ -419,19 +514,30 @@ class ChatView:
             self.open_chat(str(button.dataset.jid))
 
     def _render_conversation(self, bare: str) -> None:
+        """Draw the chat's newest entries (its window starts again at the bottom)."""
         self._pending = []  # drawn below with the rest
-        conversation = self.app.conversations.get(bare)
-        messages = conversation.messages if conversation is not None else []
-        items = [self._message_item(m) for m in messages]
-        self.render.renderMessages(self.log, to_js(items))
+        self._older_at = None
+        store = self.app.store
+        entries = store.latest(bare, PAGE) if store is not None else []
+        more = store is not None and (
+            store.count(bare) > len(entries)
+            or not store.is_loaded(bare)
+            or not store.is_complete(bare)
+        )
+        self.list.reset(to_js([self._message_item(e) for e in entries]), more, False)
+        # Nothing here yet (a new device): the newest page comes from the archive.
+        empty = not entries and store is not None and store.is_loaded(bare) and more
+        if empty and self.app.load_older(bare):
+            self._older_at = NEWEST
+            self.list.setLoading("older", True)
 
     def open_chat(self, bare: str) -> None:
         self.active = bare
-        self.app.open_chat(bare)
         self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
         self._render_typing()
-        self._render_conversation(bare)
+        self.list.clear()
         self.root.dataset.view = "chat"
+        self.app.open_chat(bare)  # "loaded" draws it (at once when it's in memory)
         self._render_contacts()
         self.text.focus()
 
@@ -468,16 +574,23 @@ class ChatView:
         self._render_requests()
 
     # -- messages ---------------------------------------------------------
-    def _message_item(self, message: Any) -> dict[str, object]:
-        state = str(message.state)
+    def _message_item(self, entry: Any) -> dict[str, object]:
+        """A row of the chat: a message, or a gap the archive couldn't fill."""
+        cursor = [float(entry.stamp), int(entry.seq)]
+        if entry.kind == "gap":
+            return {"cursor": cursor, "kind": "gap", "id": "", "stamp": entry.stamp * 1000.0}
+        state = str(entry.state)
         return {
-            "id": message.id or "",
-            "body": message.body,
-            "outgoing": bool(message.outgoing),
-            "stamp": float(message.stamp or 0) * 1000.0,
+            "cursor": cursor,
+            "kind": "message",
+            "id": entry.id or "",
+            "body": entry.body,
+            "outgoing": bool(entry.outgoing),
+            "stamp": float(entry.stamp or 0) * 1000.0,
+            "edited": bool(entry.edited),
             "failed": "Not delivered" if state == "failed" else "",
             # Own messages say where they are, in words (not colour only).
-            "state": STATE_TEXT.get(state, "") if message.outgoing else "",
+            "state": STATE_TEXT.get(state, "") if entry.outgoing else "",
             "state_key": state,
         }
 
