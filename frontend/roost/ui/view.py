@@ -347,7 +347,11 @@ class ChatView:
         if len(tail) == len(entries) and all(
             a is b for a, b in zip(tail, entries, strict=True)
         ):
-            self.list.append(items, False)  # the newest: at the bottom
+            added = self.list.append(items, False)  # the newest: at the bottom
+            if not added and any(e.kind == "message" and e.outgoing for e in entries):
+                # Scrolled back through history: one's own message brings the
+                # chat back to the newest page.
+                self._render_conversation(bare)
         else:
             self.list.insert(items)  # somewhere inside (archive back-fill)
 
