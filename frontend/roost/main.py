@@ -27,11 +27,35 @@ def start(config: dict[str, object]) -> None:
     platform = BrowserPlatform(config)
     app = ChatApp(platform)
     view = ChatView(app, TabLock())
+    _debug_hook(app)
     boot.set_ready()
     boot.mark("roost-python-ready")
     pending = boot.take_pending_login()
     if pending is not None:
         view.login(*pending)
+
+
+def _debug_hook(app: object) -> None:
+    """`window.RoostDebug`: read-only views of the app for tests and support
+    (state, a whole conversation; the page draws only a window of it)."""
+    from browser import window  # type: ignore[import-not-found]
+
+    from roost.platform.jsdata import to_js
+
+    def state() -> str:
+        return str(getattr(app, "state", ""))
+
+    def messages(bare: str) -> object:
+        return to_js([
+            {"id": m.id or "", "body": m.body, "outgoing": m.outgoing, "state": m.state,
+             "stamp": m.stamp}
+            for m in app.messages(str(bare))  # type: ignore[attr-defined]
+        ])
+
+    hook = window.Object.new()
+    hook.state = state
+    hook.messages = messages
+    window.RoostDebug = hook
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ PING_IDLE = 60 s after the last frame, only fires through `advance()`).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 from collections.abc import Callable
 
@@ -546,6 +547,7 @@ class FakePlatform:
         self.databases: dict[str, FakeStorage] = {}  # trusted, survive "reloads"
         self.storages: list[FakeStorage] = []
         self.clock = 1_700_000_000.0
+        self.stashed: dict[str, object] = {}  # the tab's sessionStorage (survives reload())
         self.pbkdf2_calls = 0
         self._random = 0
 
@@ -645,6 +647,15 @@ class FakePlatform:
 
     def now(self) -> float:
         return self.clock
+
+    def stash(self, key: str, value: object = None) -> None:
+        if value is None:
+            self.stashed.pop(key, None)
+        else:
+            self.stashed[key] = copy.deepcopy(value)
+
+    def unstash(self, key: str) -> object:
+        return copy.deepcopy(self.stashed.get(key))
 
 
 # -- helpers shared by the ChatApp tests ------------------------------------------

@@ -3,6 +3,7 @@ real Chromium (Debian's, through Playwright's sync API)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from backend.devserver.prosody import ProsodyServer, free_port
 from tests.conftest import ROOT
+from tests.support.chaos import ChaosProxy
 from tests.support.pagelog import PageLog
 from tests.support.threaded_peer import ThreadedPeer
 
@@ -29,34 +31,46 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class RoostServer:
-    """`roost serve` in a subprocess with its own TOML config."""
+    """`roost serve` in a subprocess with its own TOML config.
+
+    `xmpp_port`: where the proxy dials the XMPP server (default: Prosody's
+    c2s port; a chaos proxy's port puts that in between)."""
 
     def __init__(self, root: Path, dist: Path, prosody: ProsodyServer,
-                 client: dict[str, str] | None = None) -> None:
+                 client: dict[str, str] | None = None, xmpp_port: int | None = None) -> None:
+        self.root = root
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
-        cfg = root / "roost.toml"
+        self.config = root / "roost.toml"
         client_lines = "".join(f'{k} = "{v}"\n' for k, v in (client or {}).items())
-        cfg.write_text(
+        self.config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nstatic_dir = "{dist}"\n\n'
             f'[[xmpp.servers]]\ndomain = "{prosody.domain}"\nhost = "127.0.0.1"\n'
-            f'port = {prosody.c2s_port}\ntls = "none"\n\n'
+            f'port = {xmpp_port or prosody.c2s_port}\ntls = "none"\n\n'
             f"[client]\n{client_lines}"
         )
-        self.log = open(root / "roost.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.log = open(self.root / "roost.log", "ab")  # noqa: SIM115 - closed in stop()
+        # `roost serve` reads ROOST_<SECTION>__<KEY> variables as settings and
+        # refuses unknown ones: the test suite's own (ROOST_CHROMIUM) stay here.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ROOST_") or "__" in k}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--config", str(cfg)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "backend.cli", "serve", "--config", str(self.config)],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"roost serve exited; see {root / 'roost.log'}")
+                raise RuntimeError(f"roost serve exited; see {self.root / 'roost.log'}")
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
                 return
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         raise RuntimeError("roost serve did not answer /healthz in time")
 
     def stop(self) -> None:
@@ -65,19 +79,44 @@ class RoostServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(5)
         self.log.close()
+
+    def restart(self) -> None:
+        """Restart the backend: stop the process (its WebSockets and XMPP
+        connections go with it), start it again on the same port, and return
+        once /healthz answers."""
+        self.stop()
+        self.restarts += 1
+        self._start()
 
 
 class PrivateServer:
     """A Prosody and a `roost serve` of one test's own, for tests that stop or
     restart the XMPP server or need an empty archive. Peers made with `peer()`
-    stop with it."""
+    stop with it.
 
-    def __init__(self, root: Path, dist: Path, **prosody_options: Any) -> None:
+    With `chaos=True`, `roost serve` reaches Prosody through `self.chaos`
+    (a ChaosProxy, tests/support/chaos.py) so a test can cut the browser's
+    XMPP connection; peers still connect to Prosody directly."""
+
+    def __init__(self, root: Path, dist: Path, chaos: bool = False,
+                 **prosody_options: Any) -> None:
         from tests.conftest import make_prosody
 
+        self.root = root
         self.prosody = make_prosody(root / "prosody", **prosody_options)
-        self.roost = RoostServer(root, dist, self.prosody)
+        self.chaos: ChaosProxy | None = None
+        try:
+            if chaos:
+                self.chaos = ChaosProxy(self.prosody.c2s_port, record=True)
+            self.roost = RoostServer(root, dist, self.prosody,
+                                     xmpp_port=self.chaos.port if self.chaos else None)
+        except BaseException:
+            if self.chaos is not None:
+                self.chaos.close()
+            self.prosody.stop()
+            raise
         self.peers: list[ThreadedPeer] = []
 
     def peer(self, user: str, resource: str, **options: Any) -> ThreadedPeer:
@@ -87,20 +126,31 @@ class PrivateServer:
         self.peers.append(peer)
         return peer
 
+    def evidence(self) -> str:
+        """Where to look after a failure: logs, and the wire transcript of
+        the chaos proxy (written now)."""
+        wire = f"; wire transcript {self.chaos.dump(self.root / 'wire.txt')}" if self.chaos else ""
+        return (f"prosody log {self.prosody.log_path}; roost log "
+                f"{self.root / 'roost.log'}{wire}")
+
     def close(self) -> None:
         for peer in self.peers:
             peer.stop()
         self.roost.stop()
+        if self.chaos is not None:
+            self.chaos.close()
         self.prosody.stop()
 
 
 @pytest.fixture
 def private(tmp_path: Path, dist_dir: Path) -> Iterator[Callable[..., PrivateServer]]:
-    """`private(**prosody_options)` → a PrivateServer, closed after the test."""
+    """`private(chaos=False, **prosody_options)` → a PrivateServer, closed after
+    the test (`chaos=True`: the backend talks to Prosody through a ChaosProxy)."""
     made: list[PrivateServer] = []
 
-    def make(**prosody_options: Any) -> PrivateServer:
-        server = PrivateServer(tmp_path / f"private{len(made)}", dist_dir, **prosody_options)
+    def make(chaos: bool = False, **prosody_options: Any) -> PrivateServer:
+        server = PrivateServer(tmp_path / f"private{len(made)}", dist_dir, chaos=chaos,
+                               **prosody_options)
         made.append(server)
         return server
 

@@ -130,6 +130,8 @@ PING_TIMEOUT = 20.0
 # cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
 ARCHIVE_PAGE = 100
 ARCHIVE_HISTORY = 200
+# Live messages wait for the catch-up to end (so they follow it), at most this long.
+HOLD_MAX = 10.0
 # Paging back in one conversation's archive (scrolling up).
 HISTORY_PAGE = 50
 
@@ -171,7 +173,10 @@ class _Sync:
     arrives was missed since the last visit (unread); without one it is old
     history filled in on a new device, which nobody expects to read as new."""
 
-    __slots__ = ("done", "finished", "forward", "missed", "newest", "page", "query_id", "total")
+    __slots__ = (
+        "created", "done", "finished", "forward", "holding", "missed", "newest", "page",
+        "query_id", "total",
+    )
 
     def __init__(self) -> None:
         self.query_id: str | None = None
@@ -182,6 +187,8 @@ class _Sync:
         self.newest: tuple[str, float] | None = None  # (archive id, stamp)
         self.finished = False
         self.missed = False
+        self.created: set[int] = set()  # id() of the messages this catch-up added
+        self.holding = True  # live messages wait for it (until HOLD_MAX)
 
 
 class _History:
@@ -214,8 +221,11 @@ class ChatApp:
         "_conn",
         "_deadline",
         "_emitter",
+        "_fresh_after_error",
         "_generation",
+        "_held",
         "_history",
+        "_hold_timer",
         "_last_inbound",
         "_marked",
         "_on_ready",
@@ -235,6 +245,7 @@ class ChatApp:
         "_state_peers",
         "_storage",
         "_storage_key",
+        "_stream_resumed",
         "_sync",
         "_synced",
         "_typing_to",
@@ -290,6 +301,10 @@ class ChatApp:
         self._resume: dict[str, object] | None = None
         self._resuming = False
         self._resume_timer: object = None
+        # The current stream is a resumed one; a fresh session was started
+        # because resuming failed (don't loop: that one must reach Online).
+        self._stream_resumed = False
+        self._fresh_after_error = False
         self._outbox_due = False  # send the outbox once this batch of events is handled
         # Archive catch-up (None: none running); `_synced`: one finished on
         # this page (a resumed session then missed nothing), and per-chat
@@ -297,6 +312,9 @@ class ChatApp:
         self._sync: _Sync | None = None
         self._synced = False
         self._history: dict[str, _History] = {}
+        # Live messages that came during the catch-up (handled after it).
+        self._held: list[ChatReceived | ChatSent] = []
+        self._hold_timer: object = None
         # Automatic reconnect: True once this session was online (until logout
         # or another account); the pending attempt's timer; failed attempts.
         self._resumable = False
@@ -417,6 +435,7 @@ class ChatApp:
         self._drop_connection()
         self._resumable = False
         self._forget_resume()
+        self.platform.stash(self._stash_key(), None)
         self.flush_storage()
         self._address = None
         self._password = None
@@ -521,6 +540,8 @@ class ChatApp:
         self._conn = None
         self._client = None
         self._history = {}
+        self._held = []  # never confirmed: the server sends them again
+        self._cancel_hold()
         if self._sync is not None:
             self._sync = None
             self._emit("sync", 0, None, True)
@@ -560,14 +581,19 @@ class ChatApp:
     def _lost(self, error: RoostError) -> None:
         """The connection ended because of `error`: reconnect on our own when
         the session was online and trying again may help, else show the error."""
-        if self._resuming and isinstance(error, (StreamError, ProtocolError)):
-            # Resuming with our saved state went wrong (e.g. it was older than
-            # what the server saw): start a fresh session at once.
+        if self._fresh_start_helps(error):
+            # Resuming went wrong (a saved state older than what the server
+            # saw, or a server that broke the stream right after resuming):
+            # a fresh session at once, once; the outbox is re-sent and the
+            # archive fills in.
             self._forget_resume()
-            if self._resumable and self._password is not None:
-                self._attempts = 0
-                self._schedule_reconnect(0.0)
-                return
+            self._stream_resumed = False
+            self._fresh_after_error = True
+            self._attempts = 0
+            if self.state not in (CONNECTING, RECONNECTING):
+                self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+            self._schedule_reconnect(0.0)
+            return
         if not self._resumable or self._password is None or self._address is None:
             self._set_error(error)
             return
@@ -586,6 +612,15 @@ class ChatApp:
         self._schedule_reconnect(delay)
         if self.state != RECONNECTING:
             self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+
+    def _fresh_start_helps(self, error: RoostError) -> bool:
+        if self._password is None or self._address is None or self._fresh_after_error:
+            return False
+        if not (self._resuming or self._stream_resumed):
+            return False
+        if isinstance(error, StreamError):
+            return error.condition != "conflict"  # signed in elsewhere: a person decides
+        return isinstance(error, ProtocolError)
 
     def _schedule_reconnect(self, delay: float) -> None:
         self._cancel_reconnect()
@@ -690,10 +725,15 @@ class ChatApp:
         client = self._client
         stored = 0  # events the server may forget only once they are stored
         for event in events:
-            if event.needs_confirm:
-                stored += 1
             if self._client is None:
                 return  # the session ended while handling an earlier event
+            if isinstance(event, (ChatReceived, ChatSent)) and self._catching_up():
+                # Held until the archive caught up: placed after it, in the
+                # order the server sent them (and acked to it only then).
+                self._held.append(event)
+                continue
+            if event.needs_confirm:
+                stored += 1
             if isinstance(event, ChatReceived):
                 self._on_chat(event.message)
             elif isinstance(event, ChatSent):
@@ -758,6 +798,48 @@ class ChatApp:
                 store.set_state(m, SENT)
                 self._emit("message", m.conversation, m)
 
+    def _catching_up(self) -> bool:
+        sync = self._sync
+        return sync is not None and not sync.finished and sync.holding
+
+    def _cancel_hold(self) -> None:
+        if self._hold_timer is not None:
+            self.platform.cancel(self._hold_timer)
+            self._hold_timer = None
+
+    def _stop_holding(self, sync: _Sync) -> None:
+        """A catch-up that takes longer than HOLD_MAX: live messages show now
+        (their place among the archive's may be off; none is lost)."""
+        self._hold_timer = None
+        if sync is self._sync and not sync.finished and sync.holding:
+            sync.holding = False
+            self._release_held(sync)
+            self._flush()
+
+    def _release_held(self, sync: _Sync) -> None:
+        """The catch-up is over: handle the messages that came meanwhile.
+
+        One the catch-up already added as history (no cursor: not counted as
+        unread) but that came to us as a message (offline storage) is unread.
+        """
+        held, self._held = self._held, []
+        client, store = self._client, self.store
+        if not held or client is None or store is None:
+            return
+        for event in held:
+            if isinstance(event, ChatReceived):
+                chat = event.message
+                bare = str(chat.from_jid.bare)
+                known = store.known(bare, bare, chat.archive_id, chat.origin_id, chat.id)
+                if known is not None and id(known) in sync.created and not sync.missed:
+                    sync.created.discard(id(known))
+                    if self.active != bare:
+                        store.set_unread(bare, store.unread(bare) + 1)
+                self._on_chat(chat)
+            elif isinstance(event, ChatSent):
+                self._on_chat_sent(event.message)
+        self._confirm_when_stored(client, sum(1 for e in held if e.needs_confirm))
+
     def _confirm_when_stored(self, client: XmppClient, n: int) -> None:
         """XEP-0198: count `n` received stanzas as handled once the store has
         written them (a reload before that gets them again: resumption, archive)."""
@@ -784,6 +866,9 @@ class ChatApp:
         self._resumable = True
         self._attempts = 0
         self._resuming = False
+        self._stream_resumed = resumed
+        if not resumed:
+            self._fresh_after_error = False
         if resumed:
             # The same session: nothing was missed, unacknowledged stanzas
             # come again. The roster is the one we have (stored, or shown).
@@ -798,7 +883,14 @@ class ChatApp:
             # A resumed session keeps the server's CSI state of before.
             client.set_active(self.visible)
         if not resumed or not self._synced:
-            self._sync = _Sync()  # waits for the roster (and stored data)
+            # A new session, or one whose catch-up didn't finish: (again) from
+            # the cursor. `_synced` means this session's catch-up finished.
+            sync = self._sync = _Sync()  # waits for the roster (and stored data)
+            self._synced = False
+            self._cancel_hold()
+            self._hold_timer = self.platform.call_later(
+                HOLD_MAX, lambda: self._stop_holding(sync)
+            )
         self._outbox_due = True  # sent at the end of this batch (see _handle)
         self._maybe_sync()
         self._save_resume(client, now=True)
@@ -926,7 +1018,29 @@ class ChatApp:
             return  # a copy of a known one, or a correction waiting for its message
         if unread and self.active != bare:
             store.set_unread(bare, store.unread(bare) + 1)
+        self._read_stored(store, bare)
         self._emit("messages", bare, [m])
+
+    @staticmethod
+    def _read_stored(store: MessageStore, bare: str) -> None:
+        """A conversation that gets messages is read from storage (in the
+        background), so a copy of a stored message is merged soon, not only
+        when the chat is opened."""
+        if not store.is_loaded(bare):
+            store.load_conversation(bare)
+
+    def _live_stamp(self, bare: str, delay: float | None) -> float:
+        """The time of a message that came over the stream: its XEP-0203 delay
+        (offline storage, a resumed session's re-sends) or now, but never
+        before what the conversation already shows: the stream delivers in
+        order, while delay stamps are whole seconds of the server's clock
+        and now is this device's (they needn't agree)."""
+        # Whole seconds, like the server's stamps: ties are then broken by the
+        # order things arrived in (the store's seq), not by two clocks.
+        stamp = delay if delay is not None else float(int(self.platform.now()))
+        store = self.store
+        last = store.last_stamp(bare) if store is not None else 0.0
+        return max(stamp, last)
 
     def _on_chat(self, chat: ChatMessage) -> None:
         bare = str(chat.from_jid.bare)
@@ -935,7 +1049,7 @@ class ChatApp:
         if chat.chat_state is not None:
             self._state_peers.add(bare)
         self._set_typing(bare, False)  # the message is what they were typing
-        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
+        stamp = self._live_stamp(bare, chat.stamp)
         added = self._add(bare, bare, chat, stamp, False, RECEIVED, chat.archive_id)
         self._seen_archive_id(chat.archive_id, stamp)
         if added is None:
@@ -957,7 +1071,7 @@ class ChatApp:
         bare = str(chat.to_jid.bare)
         if bare == self.own_jid:
             return  # a note to self: not a 1:1 conversation
-        stamp = chat.stamp if chat.stamp is not None else self.platform.now()
+        stamp = self._live_stamp(bare, chat.stamp)
         sender = self.own_jid or str(chat.from_jid.bare)
         added = self._add(bare, sender, chat, stamp, True, SERVER, chat.archive_id)
         if added is None:
@@ -1013,7 +1127,41 @@ class ChatApp:
             self._on_history_done(event)
             return
         page, sync.page = sync.page, []
-        self._insert_archived(page, sync.missed)
+        self._when_loaded(page, lambda: self._archive_page_done(sync, client, event, page))
+
+    def _when_loaded(self, page: list[ArchiveMessage], fn: Callable[[], None]) -> None:
+        """Run `fn` once the conversations of `page` are read from storage:
+        dedup and order need what is stored, not only what is in memory."""
+        store, own = self.store, self.own_jid
+        if store is None:
+            return
+        missing: set[str] = set()
+        for event in page:
+            chat = event.message
+            peer = chat.to_jid if event.direction == "out" else chat.from_jid
+            bare = "" if peer is None else str(peer.bare)
+            if bare and bare != own and not store.is_loaded(bare):
+                missing.add(bare)
+        if not missing:
+            fn()
+            return
+        generation = self._generation
+        left = [len(missing)]
+
+        def one_loaded() -> None:
+            left[0] -= 1
+            if left[0] == 0 and generation == self._generation and self.store is store:
+                fn()
+
+        for bare in missing:
+            store.load_conversation(bare, on_done=one_loaded)
+
+    def _archive_page_done(
+        self, sync: _Sync, client: XmppClient, event: ArchiveDone, page: list[ArchiveMessage]
+    ) -> None:
+        if sync is not self._sync or client is not self._client:
+            return
+        self._insert_archived(page, sync.missed, sync.created)
         sync.done += len(page)
         if event.count is not None and sync.total is None:
             sync.total = event.count if sync.forward else min(event.count, ARCHIVE_HISTORY)
@@ -1039,6 +1187,7 @@ class ChatApp:
                     before_id=event.first, max=min(ARCHIVE_PAGE, left)
                 )
         if more:
+            self._flush()  # also when run later, once storage was read
             self._emit("sync", sync.done, sync.total, False)
         else:
             self._finish_sync()
@@ -1051,7 +1200,18 @@ class ChatApp:
             self._on_history_failed(event)
             return
         page, sync.page = sync.page, []
-        self._insert_archived(page, sync.missed)
+        self._when_loaded(page, lambda: self._archive_page_failed(sync, client, event, page))
+
+    def _archive_page_failed(
+        self,
+        sync: _Sync,
+        client: XmppClient,
+        event: ArchiveGap | ArchiveFailed,
+        page: list[ArchiveMessage],
+    ) -> None:
+        if sync is not self._sync or client is not self._client:
+            return
+        self._insert_archived(page, sync.missed, sync.created)
         if isinstance(event, ArchiveGap) and sync.forward:
             # The cursor fell out of the archive: what came between is gone
             # from the server. Say so in every conversation, then take the
@@ -1059,6 +1219,7 @@ class ChatApp:
             self._mark_gaps()
             sync.forward = False
             sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+            self._flush()  # also when run later, once storage was read
             return
         self._finish_sync()
 
@@ -1082,6 +1243,8 @@ class ChatApp:
         sync.finished = True
         sync.query_id = None
         self._synced = True
+        self._cancel_hold()
+        self._release_held(sync)
         if sync.newest is not None and store is not None:
             store.set_cursor(GLOBAL, sync.newest[0], sync.newest[1])
         self._emit("sync", sync.done, sync.total, True)
@@ -1092,13 +1255,19 @@ class ChatApp:
         if archive_id is not None and store is not None and (sync is None or sync.finished):
             store.set_cursor(GLOBAL, archive_id, stamp)
 
-    def _insert_archived(self, page: list[ArchiveMessage], missed: bool) -> list[str]:
+    def _insert_archived(
+        self, page: list[ArchiveMessage], missed: bool, created: set[int] | None = None
+    ) -> list[str]:
         """Put a page of archived messages into the store (deduplicated against
         what is there: live copies, offline copies, stored history); tell the
         UI once per conversation. Returns the conversations that changed."""
         own = self.own_jid or ""
         now = self.platform.now()
-        created_in: dict[str, list[Entry]] = {}
+        store = self.store
+        if store is None:
+            return []
+        # (event, conversation, sender, outgoing, stamp, known copy or None)
+        rows: list[tuple[ArchiveMessage, str, str, bool, float, StoredMessage | None]] = []
         for event in page:
             chat = event.message
             if not chat.body:
@@ -1113,21 +1282,31 @@ class ChatApp:
             if not bare or bare == own:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
+            known = store.known(bare, sender, event.archive_id, chat.origin_id, chat.id)
+            rows.append((event, bare, sender, outgoing, stamp, known))
+        created_in: dict[str, list[Entry]] = {}
+        # Archive stamps as they are: ties (whole seconds) go by the order
+        # the archive gave them in (the store's seq), and live messages wait
+        # for the catch-up (`_held`), so they follow it.
+        for event, bare, sender, outgoing, stamp, _known in rows:
+            chat = event.message
             state = SERVER if outgoing else RECEIVED
             added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id)
             if added is None:
                 continue
-            m, created = added
-            if not created or m.kind != "message":
+            m, is_new = added
+            if not is_new or m.kind != "message":
                 continue
             if chat.replaces:
                 self._emit("message", bare, m)
                 continue
             m.markable = chat.markable and not outgoing
             created_in.setdefault(bare, []).append(m)
-        store = self.store
+            if created is not None:
+                created.add(id(m))
         for bare, entries in created_in.items():
-            if missed and store is not None and self.active != bare:
+            self._read_stored(store, bare)
+            if missed and self.active != bare:
                 incoming = sum(
                     1 for m in entries if isinstance(m, StoredMessage) and not m.outgoing
                 )
@@ -1222,8 +1401,11 @@ class ChatApp:
         store = self.store
         if store is None:
             return
-        for m in store.acked(ids):
+        done = store.acked(ids)
+        for m in done:
             self._emit("message", m.conversation, m)
+        if done:
+            self._stash_outbox()
 
     def _advance(self, m: StoredMessage, state: str) -> bool:
         """Move an own message's state forward (never from queued or failed)."""
@@ -1409,7 +1591,12 @@ class ChatApp:
         if self._typing_to == bare:
             self._stop_typing()  # the message itself carries <active/>
         message_id = "r" + self.platform.random_bytes(12).hex()
-        m = store.queue(bare, sender, text, self.platform.now(), message_id)
+        stamp = self._live_stamp(bare, None)
+        m = store.queue(bare, sender, text, stamp, message_id)
+        # Written now, not with the next batch, and kept in the tab too: a
+        # reload right after Enter (before IndexedDB commits) must find it.
+        store.flush()
+        self._stash_outbox()
         self._emit("messages", bare, [m])
         if online:
             self._send_outbox()
@@ -1560,6 +1747,8 @@ class ChatApp:
 
         def loaded() -> None:
             if self.store is store:
+                if trusted:
+                    self._unstash_outbox(store)
                 self._emit("roster")  # previews and unread counts are known now
             one_done()
 
@@ -1576,6 +1765,38 @@ class ChatApp:
                 contact = Contact.from_store(value)
                 self.contacts.setdefault(contact.jid, contact)
         self._emit("roster")
+
+    def _stash_key(self) -> str:
+        return "roost-outbox:" + str(self._address or "")
+
+    def _stash_outbox(self) -> None:
+        """Trusted device: the outbox, synchronously, in the tab's session
+        storage as well (IndexedDB writes don't survive a reload that comes
+        before they commit)."""
+        store = self.store
+        if store is None or not self.trusted:
+            return
+        items = [
+            [m.id, m.conversation, m.body, m.stamp]
+            for m in store.outbox()
+            if m.id is not None and m.state in (QUEUED, SENT)
+        ]
+        self.platform.stash(self._stash_key(), items or None)
+
+    def _unstash_outbox(self, store: MessageStore) -> None:
+        """Queue again what the tab kept and the stored outbox lacks (same ids:
+        a message the server already has is recognised as a copy)."""
+        items = self.platform.unstash(self._stash_key())
+        sender = str(self._address or "")
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, list) or len(item) != 4:
+                continue
+            msg_id, bare, body, stamp = item
+            if not (isinstance(msg_id, str) and isinstance(bare, str) and isinstance(body, str)):
+                continue
+            if not isinstance(stamp, (int, float)) or store.find(bare, msg_id, sender) is not None:
+                continue
+            store.queue(bare, sender, body, float(stamp), msg_id)
 
     def _save_resume(self, client: XmppClient | None = None, now: bool = False) -> None:
         """Keep the XEP-0198 state of `client` (default: the current one):

@@ -117,3 +117,9 @@ class Platform(Protocol):
 
     def now(self) -> float:
         """Seconds since the epoch."""
+
+    def stash(self, key: str, value: object = None) -> None:
+        """Keep JSON-like `value` synchronously for this tab (None removes it)."""
+
+    def unstash(self, key: str) -> object:
+        """What `stash` kept under `key` (None: nothing)."""

@@ -7,11 +7,11 @@ of XEP-0359. A message is the same as a known one when
 
 1. its archive stanza-id matches (ids assigned by the own account or the
    room, validated by the caller: SECURITY.md), else
-2. its origin-id matches one from the same sender, else
-3. (sender bare JID, message id) matches;
-
-(2) and (3) never match a message that already has a *different* archive
-id (then the archive says they are two messages). A later copy enriches
+2. its origin-id matches one from the same sender (even under another
+   archive id: a message re-sent after a broken connection is archived
+   twice and is still one message), else
+3. (sender bare JID, message id) matches, unless the known message has a
+   *different* archive id (ids that aren't origin-ids get reused). A later copy enriches
 the known one (archive id, origin id, state) and never adds an entry.
 
 `seq` is unique in the account and increases with insertion; it breaks ties
@@ -359,13 +359,19 @@ class _Conversation:
             found = self.by_archive.get(archive_id)
             if found is not None:
                 return found
-        for table, value in ((self.by_origin, origin_id), (self.by_id, msg_id)):
-            if value:
-                found = table.get((sender, value))
-                if found is not None and (
-                    not archive_id or not found.archive_id or found.archive_id == archive_id
-                ):
-                    return found
+        if origin_id:
+            # A sender's origin-id is unique (XEP-0359) whatever the archive
+            # says: a message sent twice (a re-send after a connection broke)
+            # is archived twice, under two archive ids, and is still one.
+            found = self.by_origin.get((sender, origin_id))
+            if found is not None:
+                return found
+        if msg_id:
+            found = self.by_id.get((sender, msg_id))
+            if found is not None and (
+                not archive_id or not found.archive_id or found.archive_id == archive_id
+            ):
+                return found
         return None
 
 
@@ -673,6 +679,20 @@ class MessageStore:
         self._dirty_conversations.add(conversation)
         return m, True
 
+    def known(
+        self,
+        conversation: str,
+        sender: str,
+        archive_id: str | None,
+        origin_id: str | None,
+        id: str | None,
+    ) -> StoredMessage | None:
+        """The message in memory `add` would take this one for (no change made)."""
+        conv = self._conversations.get(conversation)
+        if conv is None:
+            return None
+        return conv.find_same(sender, archive_id, origin_id, id)
+
     def _target(self, conv: _Conversation, correction: StoredMessage) -> StoredMessage | None:
         ref = correction.replaces or ""
         target = conv.by_origin.get((correction.sender, ref)) or conv.by_id.get(
@@ -709,6 +729,8 @@ class MessageStore:
             m.archive_id = archive_id
             conv.by_archive.setdefault(archive_id, m)
             changed = True
+        elif archive_id:
+            conv.by_archive.setdefault(archive_id, m)  # a second archive copy of it
         if origin_id and not m.origin_id:
             m.origin_id = origin_id
             conv.by_origin.setdefault((m.sender, origin_id), m)

@@ -68,3 +68,33 @@ class BrowserPlatform:
 
     def now(self) -> float:
         return timers.now()
+
+    def stash(self, key: str, value: object = None) -> None:
+        """Keep `value` (JSON-like; None removes it) in this tab's sessionStorage.
+
+        Synchronous, so it survives a reload that comes before an IndexedDB
+        transaction commits (the app keeps its trusted outbox there too).
+        """
+        from browser import window  # type: ignore[import-not-found]
+
+        from roost.platform.jsdata import to_js
+
+        try:
+            if value is None:
+                window.sessionStorage.removeItem(key)
+            else:
+                window.sessionStorage.setItem(key, window.JSON.stringify(to_js(value)))
+        except Exception:  # storage full or disabled: IndexedDB still has it
+            pass
+
+    def unstash(self, key: str) -> object:
+        """What `stash` kept under `key` in this tab (None: nothing)."""
+        from browser import window  # type: ignore[import-not-found]
+
+        from roost.platform.jsdata import to_py
+
+        try:
+            text = window.sessionStorage.getItem(key)
+            return None if text is None else to_py(window.JSON.parse(text))
+        except Exception:  # unreadable: as if nothing was kept
+            return None

@@ -477,10 +477,19 @@ class ClientStream:
             raise ProtocolError(f"expected <resumed/> or <failed/>, got <{element.name}/>")
         if element.get("previd") != sm.id:
             raise ProtocolError("the server resumed another session")
+        h = parse_h(element) or 0
         try:
-            ids = sm.acknowledge(parse_h(element) or 0)
-        except CountTooHigh as exc:
-            return self.fail(exc, count_too_high_error(exc.h, exc.sent))
+            ids = sm.acknowledge(h)
+        except CountTooHigh:
+            # The saved state is older than what the server saw: it was
+            # written just before a reload, and more went out after. The
+            # server has everything we know of; its count is the one to go on
+            # from (the app re-sends what its outbox still holds, under the
+            # same ids, so a copy is recognised). Failing instead would leave
+            # the old session hibernating, to deliver its queue later.
+            ids = sm.unacked_ids()
+            sm.unacked = []
+            sm.out = h % xep_0198.MODULUS
         self.jid = self._resume_jid or self.jid
         self._resume_jid = None
         sm.active = sm.enabled = True
