@@ -499,6 +499,11 @@ def test_outbox_while_browser_offline(private: Any, new_page: Any) -> None:
         box.fill(text)
         box.press("Enter")
     state_offline = rp.app_state(page)
+    # The browser's offline event made the app drop the (still open) loopback
+    # socket: the messages went into the outbox, not onto a dead connection.
+    assert state_offline == "reconnecting", state_offline
+    queued = [r.state for r in rows_of(page) if r.body in wanted]
+    assert queued == ["queued"] * 5, queued
     page.wait_for_timeout(300)
     page.context.set_offline(False)
 
