@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_chat import TIMEOUT, contact, log, login, open_chat
@@ -19,7 +20,10 @@ def _rows(page: Any) -> list[str]:
     return bodies
 
 
-def test_scrolling_up_pages_the_archive_of_one_chat(private: Any, new_page: Any) -> None:
+@pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
+def test_scrolling_up_pages_the_archive_of_one_chat(
+    private: Any, new_page: Any, trusted: bool
+) -> None:
     """A new device: bob's 300 messages are older than carol's 250, so the
     login catch-up (the newest 200) has none of bob's. Opening his chat
     shows his newest from the archive; scrolling up pages back to his first,
@@ -32,9 +36,9 @@ def test_scrolling_up_pages_the_archive_of_one_chat(private: Any, new_page: Any)
     carol.send_batch(ALICE, [(f"c{n}", f"carol {n}") for n in range(250)])
     carol.sync()
     page = new_page()
-    login(page, srv.roost.url, ALICE, "alice", trusted=False)
+    login(page, srv.roost.url, ALICE, "alice", trusted=trusted)
     expect(page.locator("#sync-state")).to_be_hidden(timeout=TIMEOUT)
-    open_chat(page, "Bob")
+    open_chat(page, "Bob")  # trusted: read from storage first (nothing), then the archive
     expect(log(page)).to_contain_text("bob 299", timeout=TIMEOUT)
     messages = page.locator("#messages")
     for _ in range(60):

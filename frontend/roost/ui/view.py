@@ -375,7 +375,13 @@ class ChatView:
             return
         store = self.app.store
         older_at, self._older_at = self._older_at, None
-        if older_at is None or store is None:
+        if store is None:
+            return
+        if older_at is None:
+            if not store.count(bare) and more:
+                # Read, and nothing stored (a new trusted device): the newest
+                # page comes from the archive.
+                self._render_conversation(bare)
             return
         self.list.setLoading("older", False)
         if older_at == NEWEST:
