@@ -1322,10 +1322,14 @@ class ChatApp:
         """Ask the archive for the page before the oldest message of `bare`.
 
         True when a query went out ("history" follows); False when there is
-        nothing older, one is running, or we're not online.
+        nothing older, one is running, the catch-up is, or we're not online.
         """
         client, store = self._client, self.store
         if client is None or not client.online or store is None or store.is_complete(bare):
+            return False
+        if self._catching_up():
+            # Messages that came meanwhile (offline storage) are held until the
+            # catch-up ends and may be this chat's newest: page back after them.
             return False
         for history in self._history.values():
             if history.jid == bare:

@@ -29,6 +29,10 @@ def resolve_url(url: str) -> str:
     return absolute
 
 
+# Frames handled per task before the rest waits for the next (milliseconds).
+DRAIN_BUDGET_MS = 40.0
+
+
 class Connection:
     """One WebSocket. Callbacks: `on_open()`, `on_frame(text)`, `on_close(error)`.
 
@@ -121,10 +125,13 @@ class Connection:
                 self._draining = True
                 window.setTimeout(self._drain, 0)
 
-    def _drain(self) -> None:
-        """Hand every queued frame to `on_frame`, in order."""
+    def _drain(self, budget_ms: float = DRAIN_BUDGET_MS) -> None:
+        """Hand the queued frames to `on_frame`, in order; after `budget_ms`
+        of this task the rest waits for the next one (input and painting go
+        in between: an archive catch-up is thousands of frames)."""
         self._draining = False
         queue, self._queue = self._queue, []
+        start = window.performance.now()
         for i, frame in enumerate(queue):
             if self._closed:
                 return
@@ -132,16 +139,21 @@ class Connection:
                 self._on_frame(frame)
             except BaseException:
                 # Keep the rest for the next task, as if each frame had its own.
-                rest = queue[i + 1 :]
-                if rest:
-                    self._queue[:0] = rest
-                    if not self._draining:
-                        self._draining = True
-                        window.setTimeout(self._drain, 0)
+                self._requeue(queue[i + 1 :])
                 raise
+            if window.performance.now() - start > budget_ms:
+                self._requeue(queue[i + 1 :])
+                return
+
+    def _requeue(self, rest: list[str]) -> None:
+        if rest:
+            self._queue[:0] = rest
+            if not self._draining:
+                self._draining = True
+                window.setTimeout(self._drain, 0)
 
     def _handle_close(self, ev: object) -> None:
-        self._drain()  # frames received before the close come first
+        self._drain(float("inf"))  # frames received before the close come first
         code = int(ev.code)  # type: ignore[attr-defined]
         if self._closing or code == 1000:
             self._finish(None)

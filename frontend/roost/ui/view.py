@@ -415,8 +415,9 @@ class ChatView:
         if self.app.load_older(bare):
             self._older_at = key
             self.list.setLoading("older", True)
-        else:
-            self.list.prepend(to_js([]), False)
+        elif store.is_complete(bare):
+            self.list.prepend(to_js([]), False)  # the archive has nothing older
+        # else: offline or catching up: asked again when the window is redrawn
 
     def _on_need_newer(self, cursor: Any) -> None:
         bare, store = self.active, self.app.store
@@ -439,6 +440,10 @@ class ChatView:
         if finished:
             self.sync_state.textContent = ""
             self.sync_state.hidden = True
+            store, bare = self.app.store, self.active
+            if bare is not None and store is not None and not store.count(bare):
+                # Opened during the catch-up with nothing here: the archive now.
+                self._render_conversation(bare)
             return
         text = "Catching up…"
         if total:
