@@ -242,6 +242,7 @@ class ChatApp:
         "_resume_timer",
         "_resuming",
         "_roster_ready",
+        "_roster_saved",
         "_state_peers",
         "_storage",
         "_storage_key",
@@ -295,6 +296,8 @@ class ChatApp:
         self._on_ready: Callable[[], None] | None = None
         # The roster is known (from the server, or stored, for a resumed session).
         self._roster_ready = False
+        # This session's roster is in trusted storage (so a later page may resume it).
+        self._roster_saved = False
         self._deadline: object = None  # LOGIN_TIMEOUT timer of the connection attempt
         # XEP-0198: the last session's resumption state (None: start afresh);
         # `_resuming`: the current connection was made with it.
@@ -473,6 +476,7 @@ class ChatApp:
         generation = self._generation
         self._opened = False
         self._roster_ready = False
+        self._roster_saved = False
         resume = self._resume
         try:
             client = XmppClient(
@@ -620,7 +624,11 @@ class ChatApp:
             return False
         if isinstance(error, StreamError):
             return error.condition != "conflict"  # signed in elsewhere: a person decides
-        return isinstance(error, ProtocolError)
+        if isinstance(error, AuthError):
+            return False  # the password: a person decides
+        # A protocol error, or a server that just closed on our <resume/>
+        # (Prosody does when it can't take the element): once, afresh.
+        return isinstance(error, ProtocolError) or self._resuming
 
     def _schedule_reconnect(self, delay: float) -> None:
         self._cancel_reconnect()
@@ -873,6 +881,7 @@ class ChatApp:
             # The same session: nothing was missed, unacknowledged stanzas
             # come again. The roster is the one we have (stored, or shown).
             self._roster_ready = True
+            self._roster_saved = True
             for contact in self.contacts.values():
                 contact.resources.clear()  # presence comes again (a reload lost it)
         # A session that isn't resumable would keep the outbox waiting for acks
@@ -941,13 +950,23 @@ class ChatApp:
                 contact.update(item)
             fresh[bare] = contact
         self.contacts = fresh
-        storage = self._storage
-        if storage is not None and self.trusted:
-            for bare in old:
-                if bare not in fresh:
-                    storage.delete(ROSTER_STORE, bare)
-            for bare, contact in fresh.items():
-                storage.put(ROSTER_STORE, bare, contact.to_store())
+        storage, store = self._storage, self.store
+        if storage is not None and store is not None and self.trusted:
+            # One transaction: a page closed meanwhile leaves the old roster
+            # or the new one, never part of it. Until it is written, the
+            # session's resumption state isn't stored (a resumed session
+            # doesn't fetch the roster again).
+            deletes: list[tuple[str, object]] = [(ROSTER_STORE, b) for b in old if b not in fresh]
+            puts: list[tuple[str, object, object]] = [
+                (ROSTER_STORE, b, c.to_store()) for b, c in fresh.items()
+            ]
+
+            def roster_written() -> None:
+                if self.store is store:
+                    self._roster_saved = True
+                    self._save_resume(now=True)
+
+            storage.write(puts, deletes, roster_written)
         self._emit("roster")
         self._maybe_sync()
 
@@ -1409,7 +1428,9 @@ class ChatApp:
         for m in done:
             self._emit("message", m.conversation, m)
         if done:
-            self._stash_outbox()
+            # Out of the tab's copy only once storage has them as sent: a
+            # reload before that would find them nowhere but in the archive.
+            store.after_write(self._stash_outbox)
 
     def _advance(self, m: StoredMessage, state: str) -> bool:
         """Move an own message's state forward (never from queued or failed)."""
@@ -1814,7 +1835,7 @@ class ChatApp:
             return
         self._resume = state
         storage = self._storage
-        if storage is None or not self.trusted:
+        if storage is None or not self.trusted or not self._roster_saved:
             return
         if now:
             if self._resume_timer is not None:
