@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend.devserver.prosody import Contact, ProsodyServer  # noqa: E402
+from bench.common import chromium_version, cpus, emit  # noqa: E402
 from tests.browser.conftest import RoostServer  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.threaded_peer import ThreadedPeer  # noqa: E402
@@ -334,8 +335,8 @@ def report(runs: list[dict[str, dict[str, Any]]], errors: list[str], dist: Path)
     res: dict[str, Any] = {
         "bench": "client",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": _cpus(), "python": platform.python_version(),
-                    "chromium": _chromium_version()},
+        "machine": {"cpus": cpus(), "python": platform.python_version(),
+                    "chromium": chromium_version()},
         "setup": {"contacts": N_CONTACTS, "contacts_online": N_ONLINE, "burst_messages": N_BURST,
                   "runs": len(runs), "dist": str(dist)},
         "figures": {name: doc for name, (_key, doc) in FIGURES.items()},
@@ -357,18 +358,6 @@ def report(runs: list[dict[str, dict[str, Any]]], errors: list[str], dist: Path)
     return res
 
 
-def _cpus() -> int | None:
-    import os
-
-    return os.cpu_count()
-
-
-def _chromium_version() -> str:
-    try:
-        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,12 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.stop()
             prosody.stop()
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend.devserver.prosody import Contact, ProsodyServer, _lua_str, _store_name  # noqa: E402
+from bench.common import chromium_version, emit  # noqa: E402
 from tests.browser.conftest import RoostServer  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.threaded_peer import ThreadedPeer  # noqa: E402
@@ -1016,7 +1017,7 @@ def report(runs: list[dict[str, Any]], errors: list[str], dist: Path,
         "bench": "history",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "chromium": _chromium_version()},
+                    "chromium": chromium_version()},
         "setup": {**setup, "runs": len(runs), "dist": str(dist)},
         "figures": {name: doc for name, (_path, doc) in FIGURES.items()},
         "targets_ms": TARGETS_MS,
@@ -1044,13 +1045,6 @@ def report(runs: list[dict[str, Any]], errors: list[str], dist: Path,
     res["page_errors"] = errors[:20]
     return res
 
-
-def _chromium_version() -> str:
-    try:
-        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _brief(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -1125,12 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.stop()
             prosody.stop()
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

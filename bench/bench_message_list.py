@@ -22,7 +22,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import chromium_version, cpus  # noqa: E402
 from tests.platform.test_message_list_browser import (  # noqa: E402
     HARNESS,
     PAGE_HTML,
@@ -260,9 +260,9 @@ def report(
         "bench": "message-list",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
-            "cpus": _cpus(),
+            "cpus": cpus(),
             "python": platform.python_version(),
-            "chromium": _chromium_version(),
+            "chromium": chromium_version(),
         },
         "setup": {
             "messages": N_MESSAGES,
@@ -288,18 +288,6 @@ def report(
     return res
 
 
-def _cpus() -> int | None:
-    import os
-
-    return os.cpu_count()
-
-
-def _chromium_version() -> str:
-    try:
-        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

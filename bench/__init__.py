@@ -1,0 +1,1 @@
+"""Benchmarks (scripts that print JSON; see README.md)."""
