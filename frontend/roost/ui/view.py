@@ -150,6 +150,7 @@ class ChatView:
         # platform/websocket.py), so a burst costs one DOM update per batch.
         self._pending: list[Any] = []  # new entries of the active chat not yet drawn
         self._contacts_dirty = False
+        self._contacts_frame = False  # a redraw of the list waits for the next frame
         self._scheduled = False
 
         self.form.addEventListener("submit", self._on_login_submit)
@@ -314,7 +315,15 @@ class ChatView:
         pending, self._pending = self._pending, []
         if pending and self.active is not None:
             self._draw_new(self.active, pending)
-        if self._contacts_dirty:
+        if self._contacts_dirty and not self._contacts_frame:
+            # The list is redrawn whole: at most once per frame (a burst or a
+            # catch-up hands messages over in many slices).
+            self._contacts_frame = True
+            window.requestAnimationFrame(_logged("contacts", self._contacts_due))
+
+    def _contacts_due(self, *_args: object) -> None:
+        self._contacts_frame = False
+        if self._contacts_dirty and self.screen == "main":
             self._render_contacts()
 
     def on_roster(self, *_args: object) -> None:

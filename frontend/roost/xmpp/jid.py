@@ -103,6 +103,11 @@ def _check_resource(resource: str) -> str:
     return resource
 
 
+# JID.parse's memory: text → JID (JIDs are immutable, so they can be shared).
+_PARSED: dict[str, JID] = {}
+_PARSED_MAX = 4096
+
+
 class JID:
     """A validated, normalised JID; equal JIDs hash equally.
 
@@ -113,9 +118,10 @@ class JID:
     validates its parts too, so every JID object is valid.
     """
 
-    __slots__ = ("_str", "domain", "local", "resource")
+    __slots__ = ("_bare", "_str", "domain", "local", "resource")
 
     def __init__(self, local: str | None, domain: str, resource: str | None = None) -> None:
+        self._bare: JID | None = None
         self.local = None if local is None else _check_local(local)
         self.domain = _check_domain(domain)
         self.resource = None if resource is None else _check_resource(resource)
@@ -136,19 +142,31 @@ class JID:
         head, slash, resource = text.partition("/")
         if slash and not resource:
             raise JidError("empty resourcepart")
+        cached = _PARSED.get(text)
+        if cached is not None:
+            return cached
         local, at, domain = head.partition("@")
         if not at:
             local, domain = "", head
         elif not local:
             raise JidError("empty localpart")
-        return cls(local or None, domain, resource if slash else None)
+        jid = cls(local or None, domain, resource if slash else None)
+        # The same few addresses come in every stanza, and validating one is
+        # costly under Brython (a catch-up parses thousands): keep them.
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = jid
+        return jid
 
     @property
     def bare(self) -> JID:
         """This JID without its resource."""
         if self.resource is None:
             return self
-        return JID(self.local, self.domain)
+        bare = self._bare
+        if bare is None:
+            bare = self._bare = JID(self.local, self.domain)
+        return bare
 
     @property
     def is_bare(self) -> bool:
