@@ -1285,8 +1285,10 @@ class ChatApp:
         store = self.store
         if store is None:
             return []
-        # (event, conversation, sender, outgoing, stamp, known copy or None)
-        rows: list[tuple[ArchiveMessage, str, str, bool, float, StoredMessage | None]] = []
+        created_in: dict[str, list[Entry]] = {}
+        # Archive stamps as they are: ties (whole seconds) go by the order
+        # the archive gave them in (the store's seq), and live messages wait
+        # for the catch-up (`_held`), so they follow it.
         for event in page:
             chat = event.message
             if not chat.body:
@@ -1301,14 +1303,6 @@ class ChatApp:
             if not bare or bare == own:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
-            known = store.known(bare, sender, event.archive_id, chat.origin_id, chat.id)
-            rows.append((event, bare, sender, outgoing, stamp, known))
-        created_in: dict[str, list[Entry]] = {}
-        # Archive stamps as they are: ties (whole seconds) go by the order
-        # the archive gave them in (the store's seq), and live messages wait
-        # for the catch-up (`_held`), so they follow it.
-        for event, bare, sender, outgoing, stamp, _known in rows:
-            chat = event.message
             state = SERVER if outgoing else RECEIVED
             added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id)
             if added is None:
