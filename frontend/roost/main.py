@@ -48,7 +48,7 @@ def _debug_hook(app: object) -> None:
     def messages(bare: str) -> object:
         return to_js([
             {"id": m.id or "", "body": m.body, "outgoing": m.outgoing, "state": m.state,
-             "stamp": m.stamp}
+             "stamp": m.stamp, "seq": m.seq}
             for m in app.messages(str(bare))  # type: ignore[attr-defined]
         ])
 

@@ -61,18 +61,40 @@ class FakeStorage(MemoryBackend):
         self.trusted = trusted
         self.destroyed = False
         self.holding = False
+        self.uncommitted = False
         self.held: list[Callable[[], object]] = []
 
     def _later(self, fn: Callable[[], object]) -> None:
         (self.held if self.holding else self.platform.tasks).append(fn)
 
-    def hold(self) -> None:
+    def hold(self, commit: bool = True) -> None:
+        """Hold callbacks back; `commit=False`: writes too (they happen at
+        `release()`, and a reload meanwhile loses them, as an IndexedDB
+        transaction still open when the page goes)."""
         self.holding = True
+        self.uncommitted = not commit
 
     def release(self) -> None:
         self.holding = False
+        self.uncommitted = False
         held, self.held = self.held, []
         self.platform.tasks.extend(held)
+
+    def lose_uncommitted(self) -> None:
+        if self.uncommitted:
+            self.held.clear()
+            self.holding = self.uncommitted = False
+
+    def write(
+        self,
+        puts: list[tuple[str, object, object]],
+        deletes: list[tuple[str, object]],
+        cb: Callable[[], None] | None = None,
+    ) -> None:
+        if self.uncommitted:
+            self.held.append(lambda: MemoryBackend.write(self, puts, deletes, cb))
+        else:
+            super().write(puts, deletes, cb)
 
     @property
     def data(self) -> dict[str, dict[object, object]]:
@@ -594,6 +616,8 @@ class FakePlatform:
         self.timers.clear()
         for conn in self.connections:
             conn.vanish()
+        for storage in self.databases.values():
+            storage.lose_uncommitted()
 
     def connect(
         self,

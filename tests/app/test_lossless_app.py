@@ -276,6 +276,66 @@ def test_reload_resends_the_stored_outbox_without_doubling_what_the_core_resends
     assert platform.databases[ALICE].records("outbox") == []
 
 
+def test_a_stale_stash_after_a_reload_keeps_the_order() -> None:
+    """The reload came after storage had the ack but before the tab's stash
+    was updated: the stashed message is queued again, and must stay where
+    it was, before what was written after it (equal stamps)."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    first = app.send_message(BOB, "one")
+    assert first is not None
+    stale = dict(platform.stashed)
+    platform.run()
+    assert first.state == "server" and platform.stashed == {}
+    app.send_message(BOB, "two")
+    platform.run()
+    platform.stashed = stale
+    platform.reload()
+    app2 = ChatApp(platform)
+    app2.login("alice", "s3cret", True)
+    platform.run()
+    app2.open_chat(BOB)
+    platform.run()
+    assert app2.state == "online"
+    assert bodies(app2, BOB) == ["one", "two"]
+    assert [m.state for m in app2.messages(BOB)] == ["server", "server"]
+    assert sent_with_body(server, "one") == [first.id] * len(sent_with_body(server, "one"))
+    app2.flush_storage()
+    platform.run()
+    assert [m["body"] for m in platform.databases[ALICE].messages(BOB)] == ["one", "two"]
+
+
+def test_acked_messages_a_reload_caught_before_the_write_committed_keep_their_place() -> None:
+    """Acked in memory, written but not committed, then another message was
+    sent (the stash is rewritten) and the tab reloaded: the acked ones come
+    back from the stash, as acked, not re-sent, before the later one."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    storage = platform.databases[ALICE]
+    sent = [app.send_message(BOB, f"m{i}") for i in range(3)]
+    assert all(m is not None for m in sent)
+    storage.hold(commit=False)  # from now on nothing reaches the disk
+    platform.run()  # acked (in memory), the write pending
+    assert [m.state for m in sent if m is not None] == ["server"] * 3
+    assert "server" not in [m["state"] for m in storage.messages(BOB)]
+    later = app.send_message(BOB, "later")
+    assert later is not None
+    before = len(server.stanzas("message"))
+    platform.reload()
+    app2 = ChatApp(platform)
+    app2.login("alice", "s3cret", True)
+    platform.run()
+    app2.open_chat(BOB)
+    platform.run()
+    assert app2.state == "online"
+    assert bodies(app2, BOB) == ["m0", "m1", "m2", "later"]
+    assert [m.state for m in app2.messages(BOB)][:3] == ["server"] * 3
+    resent = [e.find_text("body") for e in server.stanzas("message")[before:]]
+    assert "m0" not in resent and "m1" not in resent and "m2" not in resent
+    app2.flush_storage()
+    platform.run()
+    assert [m["body"] for m in storage.messages(BOB)] == ["m0", "m1", "m2", "later"]
+    assert platform.stashed == {}
+
+
 # -- acks after storing -------------------------------------------------------------
 
 

@@ -386,6 +386,52 @@ def test_messages_before_load_never_overwrite_stored_ones(loop: Loop, backend: B
     assert [r["id"] for r in read_all(loop, backend, "outbox")] == ["q"]
 
 
+def test_a_message_queued_again_after_a_reload_keeps_its_place(
+    loop: Loop, backend: Backend
+) -> None:
+    """Equal stamps are ordered by seq. A message the tab queues again after
+    a reload (its stash was older than storage) is one message with the
+    stored one, at the stored place: not behind what was written after it."""
+    store = new_store(loop, backend)
+    for i in range(3):
+        store.queue(BOB, ME, f"m{i}", 5.0, f"q{i}")
+    store.acked(["q0", "q1", "q2"])
+    loop.run()
+    again = MessageStore(backend, loop.call_later, loop.cancel, persist=True)
+    again.queue(BOB, ME, "m1", 5.0, "q1")  # the stale stash, before the load
+    again.load()
+    loop.run()
+    again.load_conversation(BOB)
+    loop.run()
+    assert bodies(again.latest(BOB, 10)) == ["m0", "m1", "m2"]
+    # One record each in storage; the stored one took the live one's state.
+    rows = read_all(loop, backend)
+    assert sorted(r["body"] for r in rows) == ["m0", "m1", "m2"]  # type: ignore[type-var]
+    assert len({r["seq"] for r in rows}) == 3
+    third = new_store(loop, backend)
+    third.load_conversation(BOB)
+    loop.run()
+    assert bodies(third.latest(BOB, 10)) == ["m0", "m1", "m2"]
+
+
+def test_stashed_and_stored_outbox_copies_are_one_in_stored_order(
+    loop: Loop, backend: Backend
+) -> None:
+    store = new_store(loop, backend)
+    for i in range(3):
+        store.queue(BOB, ME, f"m{i}", 5.0, f"q{i}")
+    loop.run()
+    again = MessageStore(backend, loop.call_later, loop.cancel, persist=True)
+    again.queue(BOB, ME, "m2", 5.0, "q2")  # the stash, before the load
+    again.queue(BOB, ME, "m3", 5.0, "q3")  # only in the stash
+    again.load()
+    loop.run()
+    assert [m.id for m in again.outbox()] == ["q0", "q1", "q2", "q3"]
+    assert bodies(again.latest(BOB, 10)) == ["m0", "m1", "m2", "m3"]
+    assert [r["id"] for r in read_all(loop, backend, "outbox")] == ["q0", "q1", "q2", "q3"]
+    assert len(read_all(loop, backend)) == 4
+
+
 def test_untrusted_store_writes_nothing(loop: Loop, backend: Backend) -> None:
     store = MessageStore(backend, loop.call_later, loop.cancel)  # backend.trusted is False
     assert not store.persist

@@ -27,7 +27,8 @@ _READ_JS = """async ([bare, account]) => {
     const list = await hook.messages(bare);
     return {source: 'hook', rows: Array.from(list || [], m => ({
       id: String(m.id || ''), body: String(m.body), outgoing: !!m.outgoing,
-      state: String(m.state || ''), stamp: typeof m.stamp === 'number' ? m.stamp : null}))};
+      state: String(m.state || ''), stamp: typeof m.stamp === 'number' ? m.stamp : null,
+      seq: typeof m.seq === 'number' ? m.seq : null}))};
   }
   const stored = account ? await readStore('roost-' + account, bare) : null;
   if (stored !== null) { return {source: 'indexeddb', rows: stored}; }
@@ -120,20 +121,22 @@ SYNC_WATCH_JS = """(() => {
 
 
 class Row:
-    __slots__ = ("body", "id", "outgoing", "stamp", "state")
+    __slots__ = ("body", "id", "outgoing", "seq", "stamp", "state")
 
     def __init__(self, id: str, body: str, outgoing: bool, state: str,
-                 stamp: float | None = None) -> None:
+                 stamp: float | None = None, seq: int | None = None) -> None:
         self.id = id
         self.body = body
         self.outgoing = outgoing
         self.state = state
         self.stamp = stamp  # seconds since the epoch, when the source has it
+        self.seq = seq  # the store's tie-break between equal stamps (hook only)
 
     def __repr__(self) -> str:
         side = "out" if self.outgoing else "in"
         at = f", stamp {self.stamp:.3f}" if self.stamp is not None else ""
-        return f"Row({self.body!r}, id={self.id!r}, {side}, {self.state}{at})"
+        seq = f", seq {self.seq}" if self.seq is not None else ""
+        return f"Row({self.body!r}, id={self.id!r}, {side}, {self.state}{at}{seq})"
 
 
 def login(page: Any, url: str | None, address: str, password: str, trusted: bool = True) -> None:
@@ -223,7 +226,7 @@ def read_conversation(page: Any, bare: str, account: str | None = None
     the store's write delay), else the rows drawn ("dom")."""
     got = page.evaluate(_READ_JS, [bare, account])
     return str(got["source"]), [
-        Row(r["id"], r["body"], bool(r["outgoing"]), r["state"], r.get("stamp"))
+        Row(r["id"], r["body"], bool(r["outgoing"]), r["state"], r.get("stamp"), r.get("seq"))
         for r in got["rows"]
     ]
 

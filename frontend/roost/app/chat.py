@@ -1747,6 +1747,8 @@ class ChatApp:
         store = self.store = MessageStore(
             storage, self.platform.call_later, self.platform.cancel, persist=trusted
         )
+        if trusted:
+            store.on_committed = self._stash_outbox
         self._ready = False
         pending = [2 if trusted else 1]
 
@@ -1766,11 +1768,13 @@ class ChatApp:
 
         def loaded() -> None:
             if self.store is store:
-                if trusted:
-                    self._unstash_outbox(store)
                 self._emit("roster")  # previews and unread counts are known now
             one_done()
 
+        if trusted:
+            # Before the load and before anything typed now: the stashed
+            # messages are older, so they must get the earlier seqs.
+            self._unstash_outbox(store)
         store.load(loaded)
         if trusted:
             storage.get(META_STORE, RESUME_KEY, got_resume)
@@ -1789,33 +1793,41 @@ class ChatApp:
         return "roost-outbox:" + str(self._address or "")
 
     def _stash_outbox(self) -> None:
-        """Trusted device: the outbox, synchronously, in the tab's session
-        storage as well (IndexedDB writes don't survive a reload that comes
-        before they commit)."""
+        """Trusted device: own messages whose record may not be in IndexedDB
+        yet (the outbox, and sent ones in a write not yet committed), kept
+        synchronously in the tab's session storage too: IndexedDB writes
+        don't survive a reload that comes before they commit."""
         store = self.store
         if store is None or not self.trusted:
             return
         items = [
-            [m.id, m.conversation, m.body, m.stamp]
-            for m in store.outbox()
-            if m.id is not None and m.state in (QUEUED, SENT)
+            [m.id, m.conversation, m.body, m.stamp, m.state]
+            for m in store.unconfirmed()
+            if m.id is not None and m.kind == "message"
         ]
         self.platform.stash(self._stash_key(), items or None)
 
     def _unstash_outbox(self, store: MessageStore) -> None:
-        """Queue again what the tab kept and the stored outbox lacks (same ids:
-        a message the server already has is recognised as a copy)."""
+        """Before the store loads: what the tab kept goes back in, in its
+        order; waiting ones into the outbox (same ids: a message the server
+        already has is recognised as a copy), the others with their state.
+        Copies of stored records merge with them at the stored place."""
         items = self.platform.unstash(self._stash_key())
         sender = str(self._address or "")
         for item in items if isinstance(items, list) else ():
-            if not isinstance(item, list) or len(item) != 4:
+            if not isinstance(item, list) or len(item) not in (4, 5):
                 continue
-            msg_id, bare, body, stamp = item
+            msg_id, bare, body, stamp = item[:4]
+            state = item[4] if len(item) == 5 else QUEUED
             if not (isinstance(msg_id, str) and isinstance(bare, str) and isinstance(body, str)):
                 continue
             if not isinstance(stamp, (int, float)) or store.find(bare, msg_id, sender) is not None:
                 continue
-            store.queue(bare, sender, body, float(stamp), msg_id)
+            if state in (QUEUED, SENT):
+                store.queue(bare, sender, body, float(stamp), msg_id)
+            elif state in (SERVER, DELIVERED, READ, FAILED):
+                store.add(bare, sender, body, float(stamp), id=msg_id, outgoing=True,
+                          state=state, origin_id=msg_id)
 
     def _save_resume(self, client: XmppClient | None = None, now: bool = False) -> None:
         """Keep the XEP-0198 state of `client` (default: the current one):

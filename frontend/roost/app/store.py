@@ -393,6 +393,7 @@ class MessageStore:
         "_dirty",
         "_dirty_conversations",
         "_dirty_cursors",
+        "_inflight",
         "_next_seq",
         "_outbox",
         "_outbox_deletes",
@@ -400,6 +401,7 @@ class MessageStore:
         "_provisional",
         "_timer",
         "_waiting",
+        "on_committed",
         "persist",
         "ready",
         "storage",
@@ -432,6 +434,10 @@ class MessageStore:
         self._dirty_conversations: set[str] = set()
         self._timer: object = None
         self._waiting: list[Callable[[], None]] = []  # after_write callbacks
+        # Own messages in a write not yet committed: id(m) → (m, writes).
+        self._inflight: dict[int, tuple[StoredMessage, int]] = {}
+        # Called when a write with own messages in it has committed.
+        self.on_committed: Callable[[], None] | None = None
 
     # -- loading -------------------------------------------------------------------
     def load(self, cb: Callable[[], None] | None = None) -> None:
@@ -468,12 +474,10 @@ class MessageStore:
             one_done()
 
         def got_outbox(result: dict[object, object]) -> None:
-            known = {m.seq for m in self._outbox}
-            stored = [
-                StoredMessage.from_store(v)
-                for v in result.values()
-                if isinstance(v, dict) and v.get("seq") not in known
-            ]
+            # (Dedup is by message ids: seqs given before the load are provisional.)
+            stored = [StoredMessage.from_store(v) for v in result.values() if isinstance(v, dict)]
+            stored.sort(key=lambda m: m.seq)
+            older: list[StoredMessage] = []
             for m in stored:
                 self._next_seq = max(self._next_seq, m.seq + 1)
                 conv = self._conv(m.conversation)
@@ -481,8 +485,12 @@ class MessageStore:
                 if same is None:
                     conv.register(m)
                     conv.insert(m)
-                    self._outbox.append(m)
-            self._outbox.sort(key=lambda m: m.seq)
+                    older.append(m)
+                else:  # queued again before the load (from the tab's stash)
+                    self._enrich(same, m.archive_id, m.origin_id, m.id, m.state)
+                    self._keep_stored_place(conv, same, m.seq)
+            # What was stored is older than anything queued before the load.
+            self._outbox[:0] = older
             one_done()
 
         def got_conversations(result: dict[object, object]) -> None:
@@ -602,14 +610,36 @@ class MessageStore:
             if same is not None:
                 if same.seq != m.seq:  # stored twice: keep the one in memory
                     self._enrich(same, m.archive_id, m.origin_id, m.id, m.state)
-                    self._deletes.add(m.seq)
-                    self._schedule()
+                    self._keep_stored_place(conv, same, m.seq)
                 continue
             conv.register(m)
             if m.kind == CORRECTION:
                 continue  # already applied to its target before it was stored
             block.append(m)
         conv.insert_block(block)
+
+    def _keep_stored_place(self, conv: _Conversation, entry: Entry, stored_seq: int) -> None:
+        """`entry` (in memory) and a stored record at `stored_seq` are one
+        message: keep one record, at the earlier place. Ties between equal
+        stamps go by seq, so a message queued again after a reload (a new,
+        later seq) must not move behind messages written after it."""
+        provisional = entry in self._provisional
+        if not provisional and stored_seq >= entry.seq:
+            self._deletes.add(stored_seq)
+            self._schedule()
+            return
+        old = entry.seq
+        shown = conv.remove(entry)  # corrections aren't in the index
+        entry.seq = stored_seq
+        if shown:
+            conv.insert(entry)
+        if provisional:
+            self._provisional.remove(entry)
+        else:
+            self._deletes.add(old)
+            if isinstance(entry, StoredMessage) and entry in self._outbox:
+                self._outbox_deletes.add(old)
+        self._touch(entry)
 
     # -- messages ------------------------------------------------------------------
     def _conv(self, jid: str) -> _Conversation:
@@ -992,8 +1022,11 @@ class MessageStore:
         puts: list[tuple[str, object, object]] = []
         deletes: list[tuple[str, object]] = [(_MESSAGES, seq) for seq in sorted(self._deletes)]
         deletes.extend((_OUTBOX, seq) for seq in sorted(self._outbox_deletes))
+        own: list[StoredMessage] = []
         for entry in self._dirty.values():
             puts.append((_MESSAGES, entry.seq, entry.to_store()))
+            if isinstance(entry, StoredMessage) and entry.outgoing:
+                own.append(entry)
         for m in self._outbox_dirty.values():
             puts.append((_OUTBOX, m.seq, m.to_store()))
         for key in self._dirty_cursors:
@@ -1011,11 +1044,46 @@ class MessageStore:
         self._dirty_cursors = set()
         self._dirty_conversations = set()
         waiting, self._waiting = self._waiting, []
+        if own:
+            for m in own:
+                ref = id_of(m)
+                self._inflight[ref] = (m, self._inflight.get(ref, (m, 0))[1] + 1)
+            waiting.insert(0, lambda: self._committed(own))
         done = None if not waiting else (lambda: _run_all(waiting))
         if puts or deletes:
             self.storage.write(puts, deletes, done)
         elif done is not None:
             done()
+
+    def _committed(self, own: list[StoredMessage]) -> None:
+        for m in own:
+            key = id_of(m)
+            m_, writes = self._inflight.get(key, (m, 1))
+            if writes <= 1:
+                self._inflight.pop(key, None)
+            else:
+                self._inflight[key] = (m_, writes - 1)
+        if self.on_committed is not None:
+            self.on_committed()
+
+    def unconfirmed(self) -> list[StoredMessage]:
+        """Own messages whose latest record may not be in storage yet (the
+        outbox, changed ones, ones in a write not yet committed), by seq: what
+        a reload right now could lose."""
+        found: dict[int, StoredMessage] = {id_of(m): m for m in self._outbox}
+        for entry in self._dirty.values():
+            if isinstance(entry, StoredMessage) and entry.outgoing:
+                found[id_of(entry)] = entry
+        for m, _writes in self._inflight.values():
+            found[id_of(m)] = m
+        if self.ready:
+            return sorted(found.values(), key=lambda m: m.seq)
+        # Before the load: provisional seqs are small and come after stored ones.
+        later = {id_of(e) for e in self._provisional}
+        for entry in self._provisional:
+            if isinstance(entry, StoredMessage) and entry.outgoing:
+                found[id_of(entry)] = entry
+        return sorted(found.values(), key=lambda m: (id_of(m) in later, m.seq))
 
     def after_write(self, cb: Callable[[], None]) -> None:
         """Call `cb` once everything changed so far is written (at once when
