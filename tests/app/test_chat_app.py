@@ -1249,3 +1249,31 @@ def test_contact_typing_shown_until_paused_message_or_timeout() -> None:
     platform.advance(1)
     assert app.peers_typing == {}
     assert rec.named("typing") == [(BOB, True), (BOB, False)] * 3
+
+
+def test_with_a_cursor_the_catch_up_query_goes_before_the_initial_presence() -> None:
+    """The server then keeps its offline copies back (tests/xmpp/
+    test_live_lossless.py shows Prosody does). A new device (no cursor)
+    sends its presence first: its offline messages count as unread."""
+    server, platform, app, _rec = setup()
+    server.archive = [("A1", platform.clock - 5, from_bob(1))]
+    app.login("alice", "s3cret", True)
+    platform.run()
+
+    def order(start: int) -> list[str]:
+        names = []
+        for e in server.received[start:]:
+            if e.name == "presence" and e.get("type") is None and e.get("to") is None:
+                names.append("presence")
+            elif e.name == "iq" and e.find("query", "urn:xmpp:mam:2") is not None:
+                names.append("archive")
+        return names[:2]
+
+    assert order(0) == ["presence", "archive"]  # no cursor yet
+    app.logout()
+    platform.run()
+    start = len(server.received)
+    app.login("alice", "s3cret", True)
+    platform.run()
+    assert app.state == "online"
+    assert order(start) == ["archive", "presence"]

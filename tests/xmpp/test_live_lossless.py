@@ -198,3 +198,41 @@ def test_forged_roster_push_from_a_contact_is_refused(fresh_prosody) -> None:  #
     assert error.find("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas") is not None
     alice.close()
     bob.close()
+
+
+def test_archive_query_before_initial_presence_keeps_offline_copies_back(fresh_prosody) -> None:  # type: ignore[no-untyped-def]
+    """`hold_presence`: the catch-up query goes before the initial presence,
+    and Prosody (mod_mam) then doesn't push its offline copies: the archive
+    brings each missed message once. Without it, both come."""
+    url = fresh_prosody.websocket_url
+    bob = online(url, "bob")
+    alice_jid = "alice@localhost"
+    for i in range(3):
+        bob.client.send_chat(alice_jid, f"while away {i}")
+    bob.flush()
+    frames_for(bob, 0.3)
+
+    alice = Session(url, alice_jid, "alice", hold_presence=True)
+    alice.pump(Online)
+    query_id = alice.client.query_archive(before_last=True, max=10)
+    alice.client.send_initial_presence()
+    alice.client.send_initial_presence()  # once only
+    alice.flush()
+    page, done = archive_page(alice, query_id)
+    assert done.complete
+    assert [m.message.body for m in page] == [f"while away {i}" for i in range(3)]
+    later = frames_for(alice, 1.0)
+    live = [e for _, events in later for e in events if isinstance(e, ChatReceived)]
+    assert live == [], live  # no offline copies
+    sent = [f for f in later if "<presence" in f[0]]
+    assert sent, "our own initial presence comes back to us"
+    alice.close()
+
+    # A client that sends its presence first gets the offline copies (still
+    # stored: Prosody keeps them for clients that don't use the archive).
+    plain = Session(url, alice_jid, "alice")
+    plain.pump(Online)
+    bodies = [received_body(plain, f"while away {i}").message.body for i in range(3)]
+    assert bodies == [f"while away {i}" for i in range(3)]
+    plain.close()
+    bob.close()

@@ -518,3 +518,41 @@ def test_acks_without_resumption_when_the_driver_keeps_no_state() -> None:
     # The roster request and initial presence follow <enable/>: the message is the 3rd.
     assert feed(client, f'<a xmlns="{SM}" h="2"/>') == []
     assert feed(client, f'<a xmlns="{SM}" h="3"/>') == [Acked([msg_id])]
+
+
+def test_confirm_ledger_matches_a_plain_model_under_random_interleaving() -> None:
+    """The ledger keeps a moving head (linear in a burst); h, `waiting` and
+    the owed <a/> must be what the plain definition gives, at every step."""
+    import random
+
+    rng = random.Random(7)
+    sm = StreamManagement(ack_after_confirm=True)
+    sm.enabled = True
+    model: list[bool] = []  # waiting flag per stanza after h (all counted)
+    h = 0
+    for _ in range(20_000):
+        action = rng.random()
+        if action < 0.55:
+            waiting = rng.random() < 0.8
+            sm.received(waiting)
+            if waiting or model:
+                model.append(waiting)
+            else:
+                h += 1
+        elif action < 0.9:
+            n = rng.randint(0, sum(model))
+            sm.confirm(n)
+            for i, w in enumerate(model):
+                if n == 0:
+                    break
+                if w:
+                    model[i] = False
+                    n -= 1
+            while model and not model[0]:
+                model.pop(0)
+                h += 1
+        else:
+            sm.answer()
+            assert sm.owed == bool(model)  # more to confirm: another <a/> follows
+        assert sm.h_in == h
+        assert sm.waiting == sum(model)

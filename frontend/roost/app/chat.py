@@ -478,17 +478,24 @@ class ChatApp:
         self._roster_ready = False
         self._roster_saved = False
         resume = self._resume
+        # With a cursor, the catch-up query goes before the initial presence
+        # (`_on_online`): it brings all that was missed, and the server keeps
+        # its offline copies back. Without one (a new device) it brings only
+        # the newest ARCHIVE_HISTORY, so the offline messages, the ones that
+        # count as unread there, still come.
+        store = self.store
+        hold = store is not None and store.cursor(GLOBAL) is not None
         try:
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                resume=resume, ack_after_confirm=True, carbons=True,
+                resume=resume, ack_after_confirm=True, carbons=True, hold_presence=hold,
             )
         except ValueError:  # a stored state that doesn't fit: start afresh
             self._forget_resume()
             resume = None
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                ack_after_confirm=True, carbons=True,
+                ack_after_confirm=True, carbons=True, hold_presence=hold,
             )
         self._client = client
         self._resuming = resume is not None
@@ -902,6 +909,9 @@ class ChatApp:
             )
         self._outbox_due = True  # sent at the end of this batch (see _handle)
         self._maybe_sync()
+        # After the archive query: the server then leaves out offline
+        # messages (the catch-up brings them), instead of pushing copies.
+        client.send_initial_presence()
         self._save_resume(client, now=True)
 
     def _on_stream_closed(self, event: Closed) -> None:
@@ -1104,8 +1114,9 @@ class ChatApp:
 
     # -- archive catch-up (XEP-0313) ---------------------------------------------
     def _maybe_sync(self) -> None:
-        """Start the catch-up once online, the roster is known, and the stored
-        data is read (so dedup sees what the device has)."""
+        """Start the catch-up once online and the stored data is read (so
+        dedup sees what the device has). The roster asked for at login comes
+        before the archive's answer (the server answers in order)."""
         sync, client, store = self._sync, self._client, self.store
         if (
             sync is None
@@ -1113,7 +1124,6 @@ class ChatApp:
             or sync.finished
             or client is None
             or not client.online
-            or not self._roster_ready
             or store is None
             or not store.ready
         ):
@@ -1493,7 +1503,7 @@ class ChatApp:
     def _set_typing(self, bare: str, typing: bool) -> None:
         """Show / stop showing that `bare` is typing (event `("typing", bare, bool)`);
         a "composing" without a follow-up ends after TYPING_TIMEOUT."""
-        timer = self.peers_typing.pop(bare, None)
+        timer = self.peers_typing.pop(bare) if bare in self.peers_typing else None
         if timer is not None:
             self.platform.cancel(timer)
         if typing:
@@ -1511,7 +1521,9 @@ class ChatApp:
             return
         if store is None:
             return
-        for entry in reversed(store.latest(bare, 50)):
+        latest = store.latest(bare, 50)
+        for i in range(len(latest) - 1, -1, -1):
+            entry = latest[i]
             if not isinstance(entry, StoredMessage) or entry.outgoing:
                 continue
             if not entry.markable or entry.id is None:

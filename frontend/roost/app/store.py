@@ -731,9 +731,12 @@ class MessageStore:
         return target if target is not None and target.kind == MESSAGE else None
 
     def _pending_correction(self, conv: _Conversation, m: StoredMessage) -> StoredMessage | None:
+        corrections = conv.corrections
+        if not corrections:
+            return None  # nearly always: skip the lookups (this runs per message)
         for ref in (m.origin_id, m.id):
             if ref:
-                found = conv.corrections.pop((m.sender, ref), None)
+                found = corrections.pop((m.sender, ref), None)
                 if found is not None:
                     return found
         return None

@@ -22,14 +22,28 @@ _render = None
 
 
 def _build(node: Any) -> Element:
-    name, ns, attrs, text, children = node
-    el = Element(name, ns)
-    if attrs.length:
-        el.attrs = {a[0]: a[1] for a in attrs}
+    # Index loops: unpacking or iterating a JS array goes through Brython's
+    # iterator protocol (a StopIteration raised per array), thousands per
+    # catch-up.
+    el = Element(node[0], node[1])
+    attrs = node[2]
+    n = attrs.length
+    if n:
+        found = {}
+        for i in range(n):
+            pair = attrs[i]
+            found[pair[0]] = pair[1]
+        el.attrs = found
+    text = node[3]
     if text:
         el.text = text
-    if children.length:
-        el.children = [_build(c) for c in children]
+    children = node[4]
+    n = children.length
+    if n:
+        built = []
+        for i in range(n):
+            built.append(_build(children[i]))
+        el.children = built
     return el
 
 

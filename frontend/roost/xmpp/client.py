@@ -122,8 +122,10 @@ class XmppClient:
         "_archive_queries",
         "_carbons",
         "_csi_active",
+        "_hold_presence",
         "_online",
         "_pending",
+        "_presence_due",
         "_sent",
         "_stream",
         "carbons_enabled",
@@ -143,6 +145,7 @@ class XmppClient:
         ack_every: int = ACK_EVERY,
         sm_resume: bool = True,
         carbons: bool = False,
+        hold_presence: bool = False,
     ) -> None:
         """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed.
 
@@ -162,6 +165,11 @@ class XmppClient:
         supports XEP-0280 and, if so, enable carbons (`carbons_enabled`
         becomes True once the server agreed): messages to and from our other
         clients then arrive as `ChatReceived` / `ChatSent`.
+
+        `hold_presence`: a fresh session's initial presence waits for
+        `send_initial_presence()`, so the driver can ask the archive first:
+        a server (Prosody's mod_mam) then leaves offline messages out, which
+        the archive query brings anyway (no flood of copies to deduplicate).
         """
         self._stream = ClientStream(
             _as_jid(jid),
@@ -180,6 +188,8 @@ class XmppClient:
         # state the old connection set).
         self._csi_active: bool | None = None
         self._carbons = carbons
+        self._hold_presence = hold_presence
+        self._presence_due = False  # held initial presence (`hold_presence`)
         self.carbons_enabled = False
         # queryid → our own bare JID, for each archive query without its <fin/> yet
         self._archive_queries: dict[str, JID] = {}
@@ -514,6 +524,12 @@ class XmppClient:
             presence.add("status", text=status)
         self._send(presence)
 
+    def send_initial_presence(self) -> None:
+        """Send the initial presence a `hold_presence` client held (once)."""
+        if self._presence_due and self._online:
+            self._presence_due = False
+            self.send_presence()
+
     def _presence_to(self, jid: JID | str, kind: str) -> JID:
         bare = _as_jid(jid).bare
         self._send(Element("presence", ns.CLIENT, {"type": kind, "to": str(bare)}))
@@ -569,7 +585,10 @@ class XmppClient:
         # RFC 6121 §2.2 then §4.2: roster first, then initial presence, so the
         # presences the server sends back meet a known roster.
         self._iq("get", Element("query", ns.ROSTER), self._on_roster_result)
-        self.send_presence()
+        if self._hold_presence:
+            self._presence_due = True
+        else:
+            self.send_presence()
         self.carbons_enabled = False
         if self._carbons:
             server = JID(None, self.jid.domain)

@@ -137,14 +137,15 @@ class JID:
         """Parse and validate `text`; raise `JidError` when it isn't a JID."""
         if not isinstance(text, str):
             raise JidError("a JID must be a string")
+        # Only valid JIDs are kept: a hit needs no more checks.
+        cached = _PARSED.get(text)
+        if cached is not None:
+            return cached
         # RFC 7622 §3.1: the resourcepart starts at the first "/", the
         # localpart ends at the first "@" before it.
         head, slash, resource = text.partition("/")
         if slash and not resource:
             raise JidError("empty resourcepart")
-        cached = _PARSED.get(text)
-        if cached is not None:
-            return cached
         local, at, domain = head.partition("@")
         if not at:
             local, domain = "", head

@@ -139,8 +139,11 @@ class StreamManagement:
     """Counters and the unacknowledged queue of one SM session (module docstring)."""
 
     __slots__ = (
+        "_head",
         "_ledger",
+        "_scan",
         "_since_request",
+        "_waiting",
         "ack_after_confirm",
         "ack_every",
         "active",
@@ -166,8 +169,13 @@ class StreamManagement:
         self.ack_every = ack_every
         self.max_unacked = max_unacked
         # Inbound entries after h_in, oldest first (confirm mode only):
-        # _COUNTED/_WAITING bits.
+        # _COUNTED/_WAITING bits. The live ones start at `_head` (the list is
+        # cut now and then, not per entry: a burst of hundreds stays linear);
+        # none in [_head, _scan) is waiting (confirmations come in order).
         self._ledger: list[int] = []
+        self._head = 0
+        self._scan = 0
+        self._waiting = 0
         self.reset()
 
     def reset(self) -> None:
@@ -185,7 +193,9 @@ class StreamManagement:
         self.owed = False  # an <r/> was answered with stanzas still unconfirmed
         self._since_request = 0
         # Waiting entries stay: the app still confirms them, in order.
-        self._ledger = [e & _WAITING for e in self._ledger if e & _WAITING]
+        self._ledger = [e & _WAITING for e in self._ledger[self._head:] if e & _WAITING]
+        self._head = self._scan = 0
+        self._waiting = len(self._ledger)
 
     # -- outbound -----------------------------------------------------------------
     @property
@@ -230,38 +240,57 @@ class StreamManagement:
     def received(self, waiting: bool) -> None:
         """One inbound stanza was processed; `waiting`: its events need confirming."""
         counted = _COUNTED if self.enabled else 0
-        if not self.ack_after_confirm or (not waiting and not self._ledger):
+        if not self.ack_after_confirm or (not waiting and self._head == len(self._ledger)):
             self.h_in = (self.h_in + counted) % MODULUS
             return
-        self._ledger.append(counted | (_WAITING if waiting else 0))
+        if waiting:
+            self._ledger.append(counted | _WAITING)
+            self._waiting += 1
+        else:
+            self._ledger.append(counted)
 
     @property
     def waiting(self) -> int:
         """Stanzas received whose events the app has not confirmed yet."""
-        return sum(1 for e in self._ledger if e & _WAITING)
+        return self._waiting
 
     def confirm(self, n: int = 1) -> bool:
         """The app stored the `n` oldest waiting stanzas; True when an `<a/>` is owed now."""
-        if n < 0 or n > self.waiting:
-            raise ValueError(f"confirming {n} stanzas, {self.waiting} waiting")
+        if n < 0 or n > self._waiting:
+            raise ValueError(f"confirming {n} stanzas, {self._waiting} waiting")
         ledger = self._ledger
-        for i, entry in enumerate(ledger):
-            if n == 0:
-                break
+        i = max(self._scan, self._head)
+        self._waiting -= n
+        while n > 0:
+            entry = ledger[i]
             if entry & _WAITING:
                 ledger[i] = entry & _COUNTED
                 n -= 1
-        before = self.h_in
-        while ledger and not ledger[0] & _WAITING:
-            self.h_in = (self.h_in + (ledger.pop(0) & _COUNTED)) % MODULUS
-        if self.owed and self.h_in != before and self.enabled:
-            self.owed = bool(ledger)
+            i += 1
+        self._scan = i
+        head, end, counted = self._head, len(ledger), 0
+        while head < end and not ledger[head] & _WAITING:
+            counted += ledger[head] & _COUNTED
+            head += 1
+        if head == end:
+            ledger.clear()
+            self._head = self._scan = 0
+        elif head > 256:
+            del ledger[:head]
+            self._head, self._scan = 0, max(0, self._scan - head)
+        else:
+            self._head = head
+        if not counted:
+            return False
+        self.h_in = (self.h_in + counted) % MODULUS
+        if self.owed and self.enabled:
+            self.owed = self._head < len(ledger)
             return True
         return False
 
     def answer(self) -> Element:
         """The `<a/>` answering a server `<r/>`."""
-        self.owed = bool(self._ledger)
+        self.owed = self._head < len(self._ledger)
         return answer_element(self.h_in)
 
     # -- persistence --------------------------------------------------------------
@@ -271,7 +300,7 @@ class StreamManagement:
             "id": self.id,
             "h_in": self.h_in,
             "out": self.out,
-            "unacked": [[xml, msg_id] for xml, msg_id in self.unacked],
+            "unacked": [[entry[0], entry[1]] for entry in self.unacked],
             "max": self.max,
             "location": self.location,
         }

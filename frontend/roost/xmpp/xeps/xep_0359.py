@@ -66,7 +66,12 @@ def parse_origin_id(message: Element) -> str | None:
 
 
 def _trusted(trusted_by: Iterable[JID | str]) -> set[str]:
-    return {text for text in (normalised(j) for j in trusted_by) if text is not None}
+    found = set()
+    for j in trusted_by:  # a loop: nested generators cost a raise each under Brython
+        text = normalised(j)
+        if text is not None:
+            found.add(text)
+    return found
 
 
 def trusted_stanza_id(message: Element, trusted_by: Iterable[JID | str]) -> str | None:
