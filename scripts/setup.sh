@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# lua-unbound: Prosody's resolver for federation (shared/PROSODY.md is verified with it).
+# lua-unbound: Prosody's resolver for federation (shared/PROSODY.md is verified with it);
+# the two-server fixture (tests/support/federation.py) points s2s at the peer
+# through its settings, so without it federation tests fail.
 # fonts-dejavu-core: Chromium needs at least one font to lay out text.
 # nodejs: optional. `python build.py` uses it when found to precompile the
 # client's modules to JavaScript (--precompile); without it the build still

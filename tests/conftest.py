@@ -72,3 +72,18 @@ def fresh_prosody(tmp_path: Path) -> Iterator[ProsodyServer]:
     server = make_prosody(tmp_path / "prosody")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Two Prosody servers linked by s2s: a.test and b.test (tests/support/federation.py).
+
+    Module scope: tests sharing it use their own room names. Logs stay in the
+    pytest temp dir (`federation.where()`)."""
+    from tests.support.federation import Federation, missing_parts
+
+    for part in missing_parts():
+        require(False, part)
+    fed = Federation(tmp_path_factory.mktemp("federation")).start()
+    yield fed
+    fed.stop()

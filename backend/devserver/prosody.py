@@ -67,6 +67,11 @@ class ProsodyServer:
     `users` maps localpart → password; `rosters` maps localpart → contacts.
     Ports default to free loopback ports; `websocket_url` is Prosody's own
     mod_websocket endpoint (the "static bundle straight at Prosody" path).
+
+    Federation (tests/support/federation.py): `host` is the loopback address
+    every listener binds to; `s2s_port` turns server-to-server links on
+    (plain dialback, no TLS: shared/PROSODY.md §A.5); `global_config` is Lua
+    added to the global section (e.g. the resolver's `unbound = {...}` block).
     """
 
     def __init__(
@@ -84,13 +89,19 @@ class ProsodyServer:
         tls_key: Path | None = None,
         c2s_direct_tls_port: int | None = None,
         smacks_hibernation_time: int = 30,
+        host: str = "127.0.0.1",
+        s2s_port: int | None = None,
+        global_config: str = "",
     ) -> None:
         self.root = Path(root)
         self.domain = domain
+        self.host = host
         self.users = dict(users or {})
         self.rosters = {k: list(v) for k, v in (rosters or {}).items()}
-        self.c2s_port = c2s_port or free_port()
-        self.http_port = http_port or free_port()
+        self.c2s_port = c2s_port or free_port(host)
+        self.http_port = http_port or free_port(host)
+        self.s2s_port = s2s_port
+        self.global_config = global_config
         self.auth = auth
         self.extra_modules = list(extra_modules)
         self.log_level = log_level
@@ -122,11 +133,16 @@ class ProsodyServer:
 
     @property
     def websocket_url(self) -> str:
-        return f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"
+        return f"ws://{self.host}:{self.http_port}/xmpp-websocket"
 
     @property
     def bosh_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/http-bind"
+        return f"http://{self.host}:{self.http_port}/http-bind"
+
+    @property
+    def muc_domain(self) -> str:
+        """The MUC service (XEP-0045) this server runs."""
+        return "conference." + self.domain
 
     # -- lifecycle --------------------------------------------------------
     def write_config(self) -> None:
@@ -136,7 +152,11 @@ class ProsodyServer:
             "time", "uptime", "version", "websocket", "bosh", "http", "register",
             *self.extra_modules,
         ]
-        disabled = '"s2s"; "s2s_auth_certs"'
+        disabled = '"s2s_auth_certs"' if self.s2s_port else '"s2s"; "s2s_auth_certs"'
+        if self.s2s_port:
+            # Dialback is not auto-loaded; without certificates it is how
+            # servers authenticate each other.
+            modules.append("dialback")
         if self.tls_cert is None:
             disabled += '; "tls"'
         else:
@@ -144,6 +164,13 @@ class ProsodyServer:
         mods = "; ".join(_lua_str(m) for m in modules)
         d = _lua_str(self.domain)
         direct = str(self.c2s_direct_tls_port) if self.c2s_direct_tls_port else ""
+        h = _lua_str(self.host)
+        s2s = str(self.s2s_port) if self.s2s_port else ""
+        s2s_auth = ""
+        if self.s2s_port:
+            # 0.12 defaults to requiring encryption; Debian's shipped config
+            # (not included here) sets secure auth. Plain dialback on loopback.
+            s2s_auth = "s2s_require_encryption = false\ns2s_secure_auth = false\n"
         ssl = ""
         if self.tls_cert is not None and self.tls_key is not None:
             ssl = (f"ssl = {{ certificate = {_lua_str(str(self.tls_cert))}; "
@@ -157,17 +184,18 @@ certificates = {_lua_str(str(self.root / "certs"))}
 log = {{ {{ levels = {{ min = {_lua_str(self.log_level)} }}, to = "file",
           filename = {_lua_str(str(self.log_path))} }} }}
 plugin_paths = {{ "/usr/lib/prosody/modules" }}
-interfaces = {{ "127.0.0.1" }}
-local_interfaces = {{ "127.0.0.1" }}
+interfaces = {{ {h} }}
+local_interfaces = {{ {h} }}
 c2s_ports = {{ {self.c2s_port} }}
 c2s_direct_tls_ports = {{ {direct} }}
-s2s_ports = {{ }}
+s2s_ports = {{ {s2s} }}
+s2s_direct_tls_ports = {{ }}
 http_ports = {{ {self.http_port} }}
-http_interfaces = {{ "127.0.0.1" }}
+http_interfaces = {{ {h} }}
 https_ports = {{ }}
 https_interfaces = {{ }}
 http_default_host = {d}
-http_external_url = "http://127.0.0.1:{self.http_port}/"
+http_external_url = "http://{self.host}:{self.http_port}/"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 consider_websocket_secure = true
@@ -178,7 +206,7 @@ storage = "internal"
 storage_archive_item_limit = 1000000
 modules_enabled = {{ {mods} }}
 modules_disabled = {{ {disabled} }}
-{ssl}
+{ssl}{s2s_auth}{self.global_config}
 allow_registration = false
 archive_expires_after = "never"
 default_archive_policy = true
@@ -189,8 +217,8 @@ c2s_stanza_size_limit = 256 * 1024
 
 VirtualHost {d}
 
-Component {_lua_str("conference." + self.domain)} "muc"
-  modules_enabled = {{ "muc_mam" }}
+Component {_lua_str(self.muc_domain)} "muc"
+  modules_enabled = {{ "muc_mam"; "muc_moderation" }}
   restrict_room_creation = false
   muc_room_locking = false
   muc_room_default_persistent = true
@@ -254,13 +282,13 @@ Component {_lua_str("upload." + self.domain)} "http_file_share"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ProsodyError(f"Prosody exited at start; see {self.log_path} / stdout.log")
-            if (_port_open(self.c2s_port) and _port_open(self.http_port)
-                    and (self.c2s_direct_tls_port is None
-                         or _port_open(self.c2s_direct_tls_port))):
+            ports = [self.c2s_port, self.http_port, self.c2s_direct_tls_port, self.s2s_port]
+            if all(_port_open(p, self.host) for p in ports if p is not None):
                 return self
             time.sleep(0.05)
         self.stop()
-        raise ProsodyError(f"Prosody did not listen on {self.c2s_port}/{self.http_port} in time")
+        raise ProsodyError(
+            f"Prosody did not listen on {self.host}:{self.c2s_port}/{self.http_port} in time")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -284,7 +312,7 @@ Component {_lua_str("upload." + self.domain)} "http_file_share"
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not _port_open(self.c2s_port):
+        while time.monotonic() < deadline and not _port_open(self.c2s_port, self.host):
             time.sleep(0.05)
 
     def __enter__(self) -> ProsodyServer:
