@@ -129,6 +129,66 @@ def record() -> list[dict[str, Any]]:
     call("ping")
     call("send_chat", "bob@example.org", "fixed", replaces="m0")
     call("unacked_ids")
+    # Issue 4: group chats (every xeps module the client loads for them).
+    room, user = "chess@conference.example.org", "http://jabber.org/protocol/muc#user"
+    full = "alice@example.org/roost-03030303"
+
+    def occupant(nick: str, codes: str = "", kind: str = "") -> str:
+        return (
+            f'<presence xmlns="jabber:client" from="{room}/{nick}"{kind}><x xmlns="{user}">'
+            f'<item affiliation="none" role="participant"/>{codes}</x></presence>'
+        )
+
+    def answer(frame: str, payload: str = "", sender: str | None = None) -> None:
+        iq = parse_xml(frame)
+        to = iq.get("to") if sender is None else sender
+        feed(f'<iq xmlns="jabber:client" type="result" id="{iq.get("id")}" from="{to}" '
+             f'to="{full}">{payload}</iq>')
+
+    call("join_room", room, "Alice")
+    feed(occupant("Bob"))
+    [disco] = feed(occupant("Alice", '<status code="110"/><status code="201"/>'))
+    answer(disco, '<query xmlns="http://jabber.org/protocol/disco#info">'
+                  '<feature var="urn:xmpp:occupant-id:0"/></query>')
+    feed(
+        f'<message xmlns="jabber:client" type="groupchat" from="{room}/Bob" id="g1">'
+        '<body>e4</body><occupant-id xmlns="urn:xmpp:occupant-id:0" id="occ"/>'
+        f'<stanza-id xmlns="urn:xmpp:sid:0" id="r1" by="{room}"/></message>'
+    )
+    feed(f'<message xmlns="jabber:client" type="groupchat" from="{room}/Bob">'
+         "<subject>Openings</subject></message>")
+    feed('<message xmlns="jabber:client" type="groupchat" from="x@conference.example.org/y">'
+         "<body>forged</body></message>")
+    feed(
+        f'<message xmlns="jabber:client" type="groupchat" from="{room}">'
+        '<apply-to xmlns="urn:xmpp:fasten:0" id="r1"><moderated by="r/a" '
+        'xmlns="urn:xmpp:message-moderate:0"><retract xmlns="urn:xmpp:message-retract:0"/>'
+        "</moderated></apply-to></message>"
+    )
+    feed(f'<message xmlns="jabber:client" from="{room}"><x xmlns="{user}">'
+         f'<invite from="{room}/Bob"/></x></message>')
+    call("send_groupchat", room, "e5")
+    call("send_private", room, "Bob", "psst")
+    call("set_role", room, "Bob", "none", "bye")
+    call("self_ping", room)
+    call("invite", room, "bob@example.org", "come")
+    call("disco_items", "conference.example.org")
+    call("query_archive", room=room, before_last=True, max=5)
+    call("get_bookmarks")
+    [account] = steps[-1]["out"]
+    answer(account, '<query xmlns="http://jabber.org/protocol/disco#info">'
+                    '<feature var="urn:xmpp:bookmarks:1#compat"/></query>', "alice@example.org")
+    feed(
+        '<message xmlns="jabber:client" from="alice@example.org" type="headline">'
+        '<event xmlns="http://jabber.org/protocol/pubsub#event">'
+        f'<items node="urn:xmpp:bookmarks:1"><item id="{room}">'
+        '<conference xmlns="urn:xmpp:bookmarks:1" autojoin="true"><nick>Alice</nick>'
+        "</conference></item></items></event></message>"
+    )
+    feed('<iq xmlns="jabber:client" type="get" id="caps" from="alice@example.org">'
+         '<query xmlns="http://jabber.org/protocol/disco#info"/></iq>')
+    call("leave_room", room)
+    feed(occupant("Alice", '<status code="110"/>', ' type="unavailable"'))
     feed(
         '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
         '<conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'

@@ -3,7 +3,8 @@
 Frames in (`receive`), frames out (`take_output`), events back. Negotiation
 is `ClientStream`'s; this module handles stanzas once bound: IQ tracking by
 id (responses are matched to the request *and* its addressee), the roster
-(RFC 6121 §2), presence and subscriptions (§3-4), and chat messages (§5).
+(RFC 6121 §2), presence and subscriptions (§3-4), chat messages (§5), and
+group chats (XEP-0045 with bookmarks, disco, moderation: below).
 
 Security (docs SECURITY.md): roster pushes are accepted only with no `from`
 or from our own account; everything else is dropped and answered with
@@ -26,19 +27,35 @@ JID or no `from` (SECURITY.md); anything else is `Dropped`, never shown.
 A live message's `<stanza-id/>` is trusted only when `by` is our own bare
 JID (`ChatMessage.archive_id`).
 
+Group chats (XEP-0045, `join_room` and the methods after it): `rooms`
+holds the rooms joined or being joined, with our nick. A groupchat message
+is accepted only from such a room's JIDs, a muc#user presence is occupant
+presence only for such a room (else `Dropped`), and a room's stanza-id is
+trusted only when `by` is the room's bare JID. A subject, a moderation
+announcement (XEP-0425: only from the room's bare JID) and a room's
+archive results (only from the room queried, for our queryid) are checked
+the same way. A mediated invitation is accepted only from a bare JID that
+can be a room (not a contact, not a full JID). Receipts and markers are
+never sent for groupchat. PEP bookmark notifications (XEP-0402) are
+accepted only from our own bare JID or with no `from`. Every request that
+is answered by an iq (admin, configuration, disco, bookmarks, self-ping)
+is matched to its id and addressee like any other.
+
 Confirming (XEP-0198 with `ack_after_confirm=True`, for "ack an inbound
 stanza only once it is stored"): the events whose class has
-`needs_confirm = True` are exactly `ChatReceived` and `ChatSent` (live
-messages, received and sent carbons alike). Each one must be confirmed
-once, in the order `receive()` returned them, with `confirm_handled()`,
-including those the caller decides not to store (a duplicate, a correction
-it drops, a message from a blocked contact): an unconfirmed event holds
-back the acks of every later stanza, and the server's unacked queue grows
-until it gives up on the session. A stanza yields at most one such event.
-Everything else counts as handled when `receive()` returns and needs no
-confirmation: `ArchiveMessage` (the archive keeps it: move the catch-up
-cursor only once the page is stored), `Receipt`, `Marker`, `ChatState`,
-`MessageFailed`, presence and roster events, `Dropped`. Confirm on the
+`needs_confirm = True` are exactly `ChatReceived`, `ChatSent` (live
+messages, received and sent carbons alike) and `GroupchatReceived`. Each
+one must be confirmed once, in the order `receive()` returned them, with
+`confirm_handled()`, including those the caller decides not to store (a
+duplicate, a correction it drops, a message from a blocked contact): an
+unconfirmed event holds back the acks of every later stanza, and the
+server's unacked queue grows until it gives up on the session. A stanza
+yields at most one such event. Everything else counts as handled when
+`receive()` returns and needs no confirmation: `ArchiveMessage` (the
+archive keeps it: move the catch-up cursor only once the page is stored),
+`Receipt`, `Marker`, `ChatState`, `MessageFailed`, presence, roster and
+room events other than `GroupchatReceived` (`MessageModerated` too: the
+room archive's tombstone brings it again), `Dropped`. Confirm on the
 client that reported the event: confirmations owed by a dead connection's
 client go to that client (they move its `resume_state()` "h_in"), never to
 the next one; what the old one never confirmed, the server re-sends after
@@ -51,24 +68,45 @@ from roost.xmpp import ns
 from roost.xmpp.element import Element
 from roost.xmpp.errors import ForgedStanza, JidError, ProtocolError, XmppError
 from roost.xmpp.events import (
+    AffiliationList,
     ArchiveDone,
     ArchiveFailed,
     ArchiveGap,
     ArchiveMessage,
+    BookmarkChanged,
+    BookmarksLoaded,
     ChatMessage,
     ChatReceived,
     ChatSent,
     ChatState,
+    DiscoInfoResult,
+    DiscoItemsResult,
     Dropped,
+    GroupchatMessage,
+    GroupchatReceived,
+    IqDone,
+    IqFailed,
+    JoinedRoom,
     Marker,
     MessageFailed,
+    MessageModerated,
+    NickChangeFailed,
+    Occupant,
+    OccupantChanged,
     Online,
     PresenceChanged,
     Receipt,
     Resumed,
+    RoomConfigForm,
+    RoomInvite,
+    RoomJoined,
+    RoomJoinFailed,
+    RoomLeft,
+    RoomSubject,
     RosterChanged,
     RosterItem,
     RosterLoaded,
+    SelfPingResult,
     SubscriptionChanged,
     SubscriptionRequest,
 )
@@ -79,9 +117,11 @@ from roost.xmpp.xeps.xep_0198 import ACK_EVERY, is_stanza
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from roost.xmpp.events import Record
+    from roost.xmpp.xeps.xep_0313 import ArchivedMessage
+    from roost.xmpp.xeps.xep_0402 import Bookmark
 
     ResponseHandler = Callable[[Element], list[Record]]
 
@@ -91,6 +131,14 @@ SHOWS = ("away", "chat", "dnd", "xa")
 MAX_SENT_IDS = 256
 SUBSCRIPTIONS = ("none", "to", "from", "both", "remove")
 _MESSAGE_TYPES = ("chat", "normal")
+# Rooms whose disco#info features are remembered (to trust occupant ids,
+# pick the moderation version); more and the memory starts again.
+MAX_ROOM_FEATURES = 256
+OCCUPANT_ID = "urn:xmpp:occupant-id:0"  # XEP-0421 (xeps/xep_0421.NS)
+_CONFERENCE = "jabber:x:conference"  # XEP-0249 (xeps/xep_0249.NS)
+# XEP-0045 §15.6 status codes on our own unavailable presence → RoomLeft.reason
+_LEFT_REASONS = ((301, "banned"), (307, "kicked"), (321, "removed"), (322, "removed"),
+                 (332, "shutdown"))
 
 
 def _as_jid(value: JID | str) -> JID:
@@ -116,19 +164,29 @@ def parse_roster_item(item: Element) -> RosterItem:
 
 
 class XmppClient:
-    """One XMPP session: login, roster, presence, chat. See the module docstring."""
+    """One XMPP session: login, roster, presence, chats, group chats.
+
+    See the module docstring.
+    """
 
     __slots__ = (
+        "_account_info_pending",
         "_archive_queries",
+        "_bookmark_waiters",
+        "_caps",
         "_carbons",
         "_csi_active",
+        "_groupchat_sent",
         "_hold_presence",
         "_online",
         "_pending",
         "_presence_due",
+        "_room_features",
         "_sent",
         "_stream",
+        "bookmarks_pep",
         "carbons_enabled",
+        "rooms",
         "roster",
     )
 
@@ -146,6 +204,7 @@ class XmppClient:
         sm_resume: bool = True,
         carbons: bool = False,
         hold_presence: bool = False,
+        caps: bool = False,
     ) -> None:
         """`secure` says the transport is TLS (or loopback): only then is PLAIN allowed.
 
@@ -153,9 +212,10 @@ class XmppClient:
         an earlier client's `resume_state()`: after SASL the session is resumed
         instead of bound (`Resumed`, or `ResumeFailed` then a fresh `Online`);
         a malformed one raises ValueError. `ack_after_confirm`: a stanza whose
-        events need storing (`ChatReceived`, `ChatSent`: "Confirming" in the
-        module docstring) counts as handled for the server only after
-        `confirm_handled()`; by default it counts once `receive()` returned.
+        events need storing (`ChatReceived`, `ChatSent`, `GroupchatReceived`:
+        "Confirming" in the module docstring) counts as handled for the
+        server only after `confirm_handled()`; by default it counts once
+        `receive()` returned.
         `ack_every`: ask for an ack after this many stanzas sent.
         `sm_resume=False` enables acks without asking for resumption, for a
         driver that doesn't keep `resume_state()`: the server then ends the
@@ -170,6 +230,10 @@ class XmppClient:
         `send_initial_presence()`, so the driver can ask the archive first:
         a server (Prosody's mod_mam) then leaves offline messages out, which
         the archive query brings anyway (no flood of copies to deduplicate).
+
+        `caps`: our available presence carries XEP-0115 entity capabilities
+        (and disco#info queries about us are answered), which is how the
+        server learns to send XEP-0402 bookmark changes (`BookmarkChanged`).
         """
         self._stream = ClientStream(
             _as_jid(jid),
@@ -191,15 +255,32 @@ class XmppClient:
         self._hold_presence = hold_presence
         self._presence_due = False  # held initial presence (`hold_presence`)
         self.carbons_enabled = False
-        # queryid → our own bare JID, for each archive query without its <fin/> yet
+        self._caps = caps
+        # queryid → the archive queried (our own bare JID, or a room's), for
+        # each archive query without its <fin/> yet
         self._archive_queries: dict[str, JID] = {}
         # id → (addressee or None for our own account, handler of the response)
         self._pending: dict[str, tuple[JID | None, ResponseHandler]] = {}
-        # message id → bare JID it was sent to (oldest first, MAX_SENT_IDS at most)
+        # message id → JID it was sent to (oldest first, MAX_SENT_IDS at most):
+        # a bare JID for chats, room/nick for private messages in a room
         self._sent: dict[str, JID] = {}
+        # groupchat message id → room, only to recognise bounces: kept apart
+        # so an occupant can't confirm "receipt" of a message to the room
+        self._groupchat_sent: dict[str, JID] = {}
         self.roster: dict[JID, RosterItem] = {}
+        # Rooms joined or being joined (bare JID → state), see `JoinedRoom`.
+        self.rooms: dict[JID, JoinedRoom] = {}
+        # room → its disco#info features, from answers to `disco_info`
+        self._room_features: dict[JID, list[str]] = {}
+        # XEP-0402 on our account (urn:xmpp:bookmarks:1#compat on our bare
+        # JID's disco#info): True/False once known, None before.
+        self.bookmarks_pep: bool | None = None
+        self._account_info_pending = False
+        # bookmark requests waiting for `bookmarks_pep` to be known
+        self._bookmark_waiters: list[Callable[[bool], None]] = []
         if resume is not None:
             self._load_sent(resume.get("sent"))
+            self._load_rooms(resume.get("rooms"))
 
     def _load_sent(self, sent: object) -> None:
         # Bounces for messages of the resumed session are still recognised.
@@ -207,10 +288,24 @@ class XmppClient:
             return
         for entry in sent[-MAX_SENT_IDS:]:
             try:
-                msg_id, bare = entry
-                self._sent[str(msg_id)] = JID.parse(str(bare)).bare
+                msg_id, addressee = entry
+                self._sent[str(msg_id)] = JID.parse(str(addressee))
             except (TypeError, ValueError, XmppError):
                 continue
+
+    def _load_rooms(self, rooms: object) -> None:
+        # A resumed session is still in the rooms it was in.
+        if not isinstance(rooms, list):
+            return
+        for entry in rooms:
+            try:
+                room, nick = entry
+                jid = JID.parse(str(room)).bare.with_resource(str(nick))
+            except (TypeError, ValueError, XmppError):
+                continue
+            if jid.local is None:
+                continue
+            self.rooms[jid.bare] = JoinedRoom(jid.bare, str(jid.resource), joined=True)
 
     # -- state --------------------------------------------------------------
     @property
@@ -269,6 +364,8 @@ class XmppClient:
             self._online = False
             self._pending.clear()
             self._archive_queries.clear()
+            self._account_info_pending = False
+            del self._bookmark_waiters[:]
         return events
 
     def provide_salted_password(self, salted: bytes) -> list[Record]:
@@ -292,8 +389,8 @@ class XmppClient:
 
     def confirm_handled(self, n: int = 1) -> None:
         """With `ack_after_confirm=True`: the `n` oldest events that need it
-        (`ChatReceived`, `ChatSent`: see "Confirming" in the module docstring)
-        are stored; the server may now drop them. Raises ValueError when
+        (`ChatReceived`, `ChatSent`, `GroupchatReceived`: see "Confirming" in
+        the module docstring) are stored; the server may now drop them. Raises ValueError when
         fewer are waiting. Call it on the client that reported the events
         (also after its `Closed`: it then only moves `resume_state()`'s
         "h_in"), never on the next connection's client."""
@@ -353,12 +450,21 @@ class XmppClient:
 
         Keys: "id" (SM id), "h_in", "out", "unacked" ([[stanza xml, message id
         or ""], ...]), "jid" (bound full JID), "max", "location", "sent"
-        ([[message id, bare JID], ...]). Save it after sending and after acks;
-        the copy taken after the connection died is the one to use.
+        ([[message id, addressee JID], ...]), "rooms" ([[room, our nick], ...]
+        for the rooms joined, when there are any: a resumed session is still
+        in them). Save it after sending and after acks; the copy taken after
+        the connection died is the one to use.
         """
         state = self._stream.resume_state()
         if state is not None:
-            state["sent"] = [[msg_id, str(bare)] for msg_id, bare in self._sent.items()]
+            state["sent"] = [[msg_id, str(to)] for msg_id, to in self._sent.items()]
+            rooms = [
+                [str(room.jid), room.nick]
+                for room in self.rooms.values()
+                if room.joined and not room.leaving
+            ]
+            if rooms:
+                state["rooms"] = rooms
         return state
 
     def close(self) -> None:
@@ -372,9 +478,14 @@ class XmppClient:
         self._stream.send(element)
 
     def _iq(
-        self, iq_type: str, payload: Element, handler: ResponseHandler, to: JID | None = None
+        self,
+        iq_type: str,
+        payload: Element,
+        handler: ResponseHandler,
+        to: JID | None = None,
+        iq_id: str | None = None,
     ) -> str:
-        iq_id = self._stream.new_id()
+        iq_id = iq_id or self._stream.new_id()
         iq = Element("iq", ns.CLIENT, {"type": iq_type, "id": iq_id})
         if to is not None:
             iq.attrs["to"] = str(to)
@@ -382,6 +493,27 @@ class XmppClient:
         self._send(iq)
         self._pending[iq_id] = (to, handler)
         return iq_id
+
+    def _request(
+        self,
+        iq_type: str,
+        payload: Element,
+        to: JID | None,
+        on_result: ResponseHandler | None = None,
+        iq_id: str | None = None,
+    ) -> str:
+        """An iq whose error answer is `IqFailed(id)` and whose result goes
+        to `on_result` (default: `IqDone(id)`); returns the id."""
+        query_id = iq_id or self._stream.new_id()
+
+        def handler(iq: Element) -> list[Record]:
+            if iq.get("type") == "error":
+                return [_iq_failed(query_id, to, iq)]
+            if on_result is None:
+                return [IqDone(query_id)]
+            return on_result(iq)
+
+        return self._iq(iq_type, payload, handler, to, query_id)
 
     def send_chat(
         self,
@@ -462,8 +594,9 @@ class XmppClient:
         max: int = 100,
         before_id: str | None = None,
         with_jid: JID | str | None = None,
+        room: JID | str | None = None,
     ) -> str:
-        """Query our own archive (XEP-0313); returns the query id.
+        """Query our own archive, or `room`'s (XEP-0313); returns the query id.
 
         `after_id`: the page after that archive id (catching up, forward);
         `start`: from that time (epoch seconds); `before_last=True`: the last
@@ -474,12 +607,19 @@ class XmppClient:
         `after_id`/`before_id` is no longer in the archive, `ArchiveFailed`).
         They are checked exactly like any other query's (our queryid, from
         our own bare JID or no `from`), not against `with_jid`.
+
+        `room`: the query goes to that room's bare JID (a MUC archive, whether
+        or not we are in it), and its results are accepted only from that
+        JID, for this query id; they arrive as `ArchiveMessage` with `room`
+        set and a `GroupchatMessage` (moderated messages as
+        `MessageModerated`). Its `<fin/>` must come from the room too.
         """
         from roost.xmpp.xeps import xep_0313
 
         if before_last and before_id is None:
             before_id = ""
         with_text = None if with_jid is None else str(_as_jid(with_jid))
+        archive = None if room is None else _as_jid(room).bare
         query_id = self._stream.new_id()
         iq_id = self._stream.new_id()
         iq = xep_0313.build_query(
@@ -490,9 +630,10 @@ class XmppClient:
             after_id=after_id,
             before_id=before_id,
             max=max,
+            to=archive,
         )
         self._send(iq)
-        self._archive_queries[query_id] = self.jid.bare
+        self._archive_queries[query_id] = self.jid.bare if archive is None else archive
 
         def on_fin(response: Element) -> list[Record]:
             self._archive_queries.pop(query_id, None)
@@ -506,7 +647,7 @@ class XmppClient:
                 return [ArchiveFailed(query_id, exc)]
             return [ArchiveDone(query_id, fin.complete, fin.last, fin.count, fin.first)]
 
-        self._pending[iq_id] = (None, on_fin)
+        self._pending[iq_id] = (archive, on_fin)
         return query_id
 
     def send_presence(
@@ -522,6 +663,10 @@ class XmppClient:
             presence.add("show", text=show)
         if status:
             presence.add("status", text=status)
+        if available and self._caps:
+            from roost.xmpp.xeps import xep_0115
+
+            presence.append(xep_0115.build_caps())
         self._send(presence)
 
     def send_initial_presence(self) -> None:
@@ -578,6 +723,443 @@ class XmppClient:
         query.add("item", attrs={"jid": str(_as_jid(jid).bare), "subscription": "remove"})
         return self._iq("set", query, _ignore_response)
 
+    # -- group chats (XEP-0045) ---------------------------------------------------
+    def _room(self, room: JID | str) -> JoinedRoom:
+        entry = self.rooms.get(_as_jid(room).bare)
+        if entry is None:
+            raise ValueError(f"not in room {room}")
+        return entry
+
+    def join_room(
+        self,
+        room: JID | str,
+        nick: str,
+        password: str | None = None,
+        history_max: int | None = 0,
+        history_since: float | None = None,
+    ) -> None:
+        """Join `room` (its bare JID) as `nick`.
+
+        The room answers with `OccupantChanged` for everyone there, then ours
+        and `RoomJoined` (or `RoomJoinFailed`), then `RoomSubject`.
+        `history_max`: how many past messages the room sends on join
+        (`GroupchatReceived` with `history=True`); the default 0 leaves
+        history to the room's archive (`query_archive(room=...)`), None
+        takes the room's default. `history_since`: only those after that
+        time (epoch seconds). Joining a room we are in again (e.g. after a
+        self-ping said "not-joined") starts over: `RoomJoined` comes again.
+        A nick that can't be a resourcepart raises `JidError`.
+        """
+        from roost.xmpp.xeps import xep_0045
+
+        bare = _as_jid(room).bare
+        if bare.local is None:
+            raise ValueError("a room JID is room@service")
+        occupant = bare.with_resource(nick)
+        self._send(xep_0045.build_join(occupant, password, history_max, history_since))
+        entry = JoinedRoom(bare, nick)
+        self._apply_room_features(entry, self._room_features.get(bare))
+        self.rooms[bare] = entry
+
+    def leave_room(self, room: JID | str, status: str | None = None) -> None:
+        """Leave `room`; `RoomLeft(reason="left")` follows when the room
+        confirms. Nothing is sent for a room we are not in."""
+        from roost.xmpp.xeps import xep_0045
+
+        entry = self.rooms.get(_as_jid(room).bare)
+        if entry is None:
+            return
+        self._send(xep_0045.build_leave(entry.jid.with_resource(entry.nick), status))
+        entry.leaving = True
+
+    def change_nick(self, room: JID | str, nick: str) -> None:
+        """Ask for a new nick in a room we are in: `OccupantChanged` (ours,
+        303, `new_nick`) then ours under the new nick, or `NickChangeFailed`."""
+        from roost.xmpp.xeps import xep_0045
+
+        entry = self._room(room)
+        occupant = entry.jid.with_resource(nick)
+        self._send(xep_0045.build_nick_change(occupant))
+        entry.pending_nick = nick
+
+    def set_subject(self, room: JID | str, subject: str) -> str:
+        """Change the room's subject ("" clears it); returns the message id.
+        `RoomSubject` follows when the room accepts, `MessageFailed` if not."""
+        from roost.xmpp.xeps import xep_0045
+
+        bare = _as_jid(room).bare
+        msg_id = self._stream.new_id()
+        self._send(xep_0045.build_subject(bare, subject, msg_id))
+        self._remember(self._groupchat_sent, msg_id, bare)
+        return msg_id
+
+    def send_groupchat(
+        self,
+        room: JID | str,
+        body: str,
+        replaces: str | None = None,
+        *,
+        id: str | None = None,
+    ) -> str:
+        """Send a message to everyone in `room`; returns its id (also its
+        XEP-0359 origin-id: the room reflects it back to us as
+        `GroupchatReceived` with `own=True` and this `origin_id`, now with the
+        room's stanza-id). `replaces` and `id` as in `send_chat`. No receipt
+        or marker is asked for (they make no sense in a group)."""
+        if replaces is not None and not replaces:
+            raise ValueError("replaces must be the corrected message's id")
+        bare = _as_jid(room).bare
+        msg_id = id or self._stream.new_id()
+        message = Element(
+            "message", ns.CLIENT, {"type": "groupchat", "to": str(bare), "id": msg_id}
+        )
+        message.add("body", text=body)
+        message.add("origin-id", ns.SID, {"id": msg_id})
+        if replaces is not None:
+            from roost.xmpp.xeps import xep_0308
+
+            message.append(xep_0308.build_replace(replaces))
+        self._send(message)
+        self._remember(self._groupchat_sent, msg_id, bare)
+        return msg_id
+
+    def send_private(
+        self, room: JID | str, nick: str, body: str, *, id: str | None = None
+    ) -> str:
+        """Send a private message to occupant `nick` of `room` (XEP-0045
+        §7.5, through the room: their real JID stays hidden); returns its id.
+        The conversation is the occupant JID room/nick; answers arrive as
+        `ChatReceived` with `muc_private=True`."""
+        from roost.xmpp.xeps import xep_0045, xep_0184
+
+        occupant = _as_jid(room).bare.with_resource(nick)
+        msg_id = id or self._stream.new_id()
+        message = Element(
+            "message", ns.CLIENT, {"type": "chat", "to": str(occupant), "id": msg_id}
+        )
+        message.add("body", text=body)
+        message.add("origin-id", ns.SID, {"id": msg_id})
+        message.append(xep_0045.build_private_marker())
+        message.append(xep_0184.build_request())
+        self._send(message)
+        self._remember(self._sent, msg_id, occupant)
+        return msg_id
+
+    def invite(
+        self,
+        room: JID | str,
+        jid: JID | str,
+        reason: str | None = None,
+        password: str | None = None,
+        *,
+        mediated: bool = False,
+    ) -> str:
+        """Invite `jid` into `room`; returns the message id. By default a
+        XEP-0249 direct invitation (from us to them); `mediated=True` asks
+        the room to relay it (XEP-0045 §7.8.2: in a members-only room that
+        is what lets an admin's invitee in; no password is sent then)."""
+        bare = _as_jid(room).bare
+        invitee = _as_jid(jid)
+        msg_id = self._stream.new_id()
+        if mediated:
+            from roost.xmpp.xeps import xep_0045
+
+            self._send(xep_0045.build_mediated_invite(bare, invitee, msg_id, reason))
+        else:
+            from roost.xmpp.xeps import xep_0249
+
+            self._send(xep_0249.build_invite(invitee, bare, msg_id, reason, password))
+        return msg_id
+
+    def self_ping(self, room: JID | str, nick: str | None = None) -> str:
+        """Are we still in `room`? (XEP-0410) A ping to room/our-nick;
+        `SelfPingResult(room, state)` follows ("joined", "not-joined":
+        join again, "unknown": ask again later). `nick` defaults to ours
+        there; a room we don't know without `nick` is a ValueError."""
+        from roost.xmpp.xeps import xep_0410
+
+        bare = _as_jid(room).bare
+        if nick is None:
+            nick = self._room(bare).nick
+        occupant = bare.with_resource(nick)
+        query_id = self._stream.new_id()
+
+        def on_answer(iq: Element) -> list[Record]:
+            state = xep_0410.interpret(iq)
+            entry = self.rooms.get(bare)
+            if state == xep_0410.NOT_JOINED and entry is not None and entry.nick == nick:
+                entry.joined = False  # a join must bring RoomJoined again
+            return [SelfPingResult(bare, state, query_id)]
+
+        return self._iq("get", xep_0410.build_ping(), on_answer, occupant, query_id)
+
+    def set_role(
+        self, room: JID | str, nick: str, role: str, reason: str | None = None
+    ) -> str:
+        """Give occupant `nick` `role` (moderator/participant/visitor, or
+        "none": kick); `IqDone` or `IqFailed` answers the returned id."""
+        from roost.xmpp.xeps import xep_0045
+
+        query = xep_0045.build_role_query(nick, role, reason)
+        return self._request("set", query, _as_jid(room).bare)
+
+    def set_affiliation(
+        self, room: JID | str, jid: JID | str, affiliation: str, reason: str | None = None
+    ) -> str:
+        """Give the (bare) `jid` `affiliation` (owner/admin/member/none, or
+        "outcast": ban); `IqDone` or `IqFailed` answers the returned id."""
+        from roost.xmpp.xeps import xep_0045
+
+        query = xep_0045.build_affiliation_query(_as_jid(jid), affiliation, reason)
+        return self._request("set", query, _as_jid(room).bare)
+
+    def get_affiliations(self, room: JID | str, affiliation: str) -> str:
+        """Who has `affiliation` in `room`: `AffiliationList` (or `IqFailed`)."""
+        from roost.xmpp.xeps import xep_0045
+
+        bare = _as_jid(room).bare
+
+        def on_result(iq: Element) -> list[Record]:
+            query = iq.find("query", xep_0045.ADMIN)
+            items: list[tuple[JID, str | None]] = []
+            for item in [] if query is None else xep_0045.parse_admin_items(query):
+                if item.jid is not None and (item.affiliation in (None, affiliation)):
+                    items.append((item.jid.bare, item.nick))
+            return [AffiliationList(query_id, bare, affiliation, items)]
+
+        query_id = self._request(
+            "get", xep_0045.build_affiliation_list_query(affiliation), bare, on_result
+        )
+        return query_id
+
+    def get_room_config(self, room: JID | str) -> str:
+        """The room's configuration form (owners only): `RoomConfigForm`."""
+        from roost.xmpp.xeps import xep_0045
+
+        bare = _as_jid(room).bare
+
+        def on_result(iq: Element) -> list[Record]:
+            form = xep_0045.parse_config(iq)
+            if form is None:
+                return [IqFailed(query_id, bare, "bad-request", "no configuration form")]
+            return [RoomConfigForm(query_id, bare, form.fields, form)]
+
+        query_id = self._request("get", xep_0045.build_config_query(), bare, on_result)
+        return query_id
+
+    def submit_room_config(
+        self,
+        room: JID | str,
+        values: Mapping[str, str | list[str] | tuple[str, ...] | bool] | None,
+    ) -> str:
+        """Submit configuration `values` (var → value; a bool is "1"/"0",
+        a list is several values) for `room`; the fields not given keep
+        their value. `values=None` accepts the defaults ("instant room",
+        after `RoomJoined.created`). `IqDone` / `IqFailed` answer."""
+        from roost.xmpp.xeps import xep_0045
+
+        return self._request("set", xep_0045.build_config_submit(values), _as_jid(room).bare)
+
+    def moderate(self, room: JID | str, archive_id: str, reason: str | None = None) -> str:
+        """Ask `room` to retract the message with that room stanza-id
+        (XEP-0425; we must be a moderator). `IqDone` / `IqFailed` answer;
+        every occupant, us included, then gets `MessageModerated`. Speaks
+        XEP-0425 0.2 unless the room's disco#info (seen through
+        `disco_info`) offers only 0.3."""
+        from roost.xmpp.xeps import xep_0425
+
+        bare = _as_jid(room).bare
+        features = self._room_features.get(bare) or []
+        version = 1 if xep_0425.NS_1 in features and xep_0425.NS not in features else 0
+        payload = xep_0425.build_request(archive_id, reason, version)
+        return self._request("set", payload, bare)
+
+    # -- service discovery (XEP-0030) ----------------------------------------------
+    def disco_info(self, jid: JID | str, node: str | None = None) -> str:
+        """What `jid` is and supports: `DiscoInfoResult` (or `IqFailed`).
+        A room's answer is also remembered: its features decide whether its
+        occupant ids (XEP-0421) are trusted and which moderation it speaks."""
+        from roost.xmpp.xeps import xep_0030
+
+        target = _as_jid(jid)
+
+        def on_result(iq: Element) -> list[Record]:
+            query = iq.find("query", xep_0030.INFO)
+            if query is None:
+                return [IqFailed(query_id, target, "bad-request", "no disco#info query")]
+            info = xep_0030.parse_info(query)
+            if node is None and target.local is not None and target.resource is None:
+                self._remember_room_features(target, info.features)
+            return [
+                DiscoInfoResult(
+                    query_id, target, node, info.identities, info.features,
+                    info.form_values(), info.forms,
+                )
+            ]
+
+        query_id = self._request("get", xep_0030.build_info_query(node), target, on_result)
+        return query_id
+
+    def disco_items(self, jid: JID | str, node: str | None = None) -> str:
+        """What `jid` lists (a MUC service: its public rooms):
+        `DiscoItemsResult` (or `IqFailed`)."""
+        from roost.xmpp.xeps import xep_0030
+
+        target = _as_jid(jid)
+
+        def on_result(iq: Element) -> list[Record]:
+            query = iq.find("query", xep_0030.ITEMS)
+            items = [] if query is None else xep_0030.parse_items(query)
+            return [DiscoItemsResult(query_id, target, node, items)]
+
+        query_id = self._request("get", xep_0030.build_items_query(node), target, on_result)
+        return query_id
+
+    def _learn_room_features(self, room: JID) -> None:
+        """Ask a room we joined what it supports, quietly: whether to trust
+        its occupant ids (XEP-0421) and which moderation it speaks depend on it."""
+
+        def on_answer(iq: Element) -> list[Record]:
+            query = iq.find("query", ns.DISCO_INFO) if iq.get("type") == "result" else None
+            if query is not None:
+                from roost.xmpp.xeps import xep_0030
+
+                self._remember_room_features(room, xep_0030.parse_info(query).features)
+            return []
+
+        self._iq("get", Element("query", ns.DISCO_INFO), on_answer, room)
+
+    def _remember_room_features(self, room: JID, features: list[str]) -> None:
+        if len(self._room_features) >= MAX_ROOM_FEATURES:
+            self._room_features.clear()
+        self._room_features[room] = features
+        entry = self.rooms.get(room)
+        if entry is not None:
+            self._apply_room_features(entry, features)
+
+    def _apply_room_features(self, entry: JoinedRoom, features: list[str] | None) -> None:
+        if features is not None:
+            entry.features = list(features)
+            entry.occupant_ids = OCCUPANT_ID in features
+
+    # -- bookmarks (XEP-0402, XEP-0048) --------------------------------------------
+    def _with_bookmark_store(self, action: Callable[[bool], None]) -> None:
+        """Run `action(pep)` once we know where bookmarks live: asks our
+        account's disco#info first when that isn't known yet."""
+        if self.bookmarks_pep is not None:
+            action(self.bookmarks_pep)
+            return
+        self._bookmark_waiters.append(action)
+        if not self._account_info_pending:
+            self._ask_account_info()
+
+    def _ask_account_info(self) -> None:
+        # Prosody lists account (PEP) features on our bare JID, not the domain.
+        self._account_info_pending = True
+        self._iq("get", Element("query", ns.DISCO_INFO), self._on_account_info, self.jid.bare)
+
+    def _on_account_info(self, iq: Element) -> list[Record]:
+        from roost.xmpp.xeps import xep_0402
+
+        self._account_info_pending = False
+        query = iq.find("query", ns.DISCO_INFO) if iq.get("type") == "result" else None
+        pep = False
+        for feature in [] if query is None else query.find_all("feature", ns.DISCO_INFO):
+            pep = pep or feature.get("var") == xep_0402.COMPAT
+        self.bookmarks_pep = pep
+        waiters = list(self._bookmark_waiters)
+        del self._bookmark_waiters[:]
+        for action in waiters:
+            if self.online:
+                action(pep)
+        return []
+
+    def get_bookmarks(self) -> str:
+        """Read every bookmark: `BookmarksLoaded` (or `IqFailed`) for the
+        returned id. XEP-0402 PEP when our account offers
+        `urn:xmpp:bookmarks:1#compat` (`bookmarks_pep`), else XEP-0048
+        private storage; the first call may ask the account first."""
+        query_id = self._stream.new_id()
+
+        def send(pep: bool) -> None:
+            if pep:
+                from roost.xmpp.xeps import xep_0402
+
+                def on_items(iq: Element) -> list[Record]:
+                    if iq.get("type") == "error":
+                        if stanza_error(iq).condition == "item-not-found":
+                            return [BookmarksLoaded([], query_id, True)]  # no node yet
+                        return [_iq_failed(query_id, None, iq)]
+                    return [BookmarksLoaded(xep_0402.parse_items(iq), query_id, True)]
+
+                self._iq("get", xep_0402.build_get(), on_items, None, query_id)
+            else:
+                from roost.xmpp.xeps import xep_0048
+
+                def on_storage(iq: Element) -> list[Record]:
+                    return [BookmarksLoaded(xep_0048.parse_storage(iq)[0], query_id, False)]
+
+                self._request("get", xep_0048.build_get(), None, on_storage, query_id)
+
+        self._with_bookmark_store(send)
+        return query_id
+
+    def set_bookmark(self, bookmark: Bookmark) -> str:
+        """Add or replace the bookmark of `bookmark.jid`: `IqDone` (or
+        `IqFailed`) for the returned id, and `BookmarkChanged` (PEP: the
+        server's notification; private storage: reported here)."""
+        return self._change_bookmark(bookmark.jid.bare, bookmark)
+
+    def remove_bookmark(self, room: JID | str) -> str:
+        """Remove the bookmark of `room`; answered like `set_bookmark`
+        (`BookmarkChanged(room, None)`)."""
+        return self._change_bookmark(_as_jid(room).bare, None)
+
+    def _change_bookmark(self, room: JID, bookmark: Bookmark | None) -> str:
+        query_id = self._stream.new_id()
+
+        def send(pep: bool) -> None:
+            if pep:
+                from roost.xmpp.xeps import xep_0402
+
+                if bookmark is None:
+                    payload = xep_0402.build_retract(room)
+                else:
+                    payload = xep_0402.build_publish(bookmark)
+                self._request("set", payload, None, iq_id=query_id)
+            else:
+                self._change_stored_bookmark(query_id, room, bookmark)
+
+        self._with_bookmark_store(send)
+        return query_id
+
+    def _change_stored_bookmark(
+        self, query_id: str, room: JID, bookmark: Bookmark | None
+    ) -> None:
+        """XEP-0048: read the whole storage, change one entry, write it back."""
+        from roost.xmpp.xeps import xep_0048
+
+        def on_written(iq: Element) -> list[Record]:
+            return [IqDone(query_id), BookmarkChanged(room, bookmark)]
+
+        def on_read(iq: Element) -> list[Record]:
+            if iq.get("type") == "error":
+                return [_iq_failed(query_id, None, iq)]
+            if not self.online:
+                return []
+            bookmarks, others = xep_0048.parse_storage(iq)
+            changed = xep_0048.replace(bookmarks, room, bookmark)
+            self._request("set", xep_0048.build_set(changed, others), None, on_written, query_id)
+            return []
+
+        self._iq("get", xep_0048.build_get(), on_read)
+
+    @staticmethod
+    def _remember(sent: dict[str, JID], msg_id: str, to: JID) -> None:
+        sent[msg_id] = to
+        if len(sent) > MAX_SENT_IDS:
+            del sent[next(iter(sent))]
+
     # -- receiving --------------------------------------------------------------
     def _go_online(self) -> list[Record]:
         self._online = True
@@ -590,6 +1172,11 @@ class XmppClient:
         else:
             self.send_presence()
         self.carbons_enabled = False
+        # A fresh session is in no room (a resumed one keeps them), and what
+        # the account supports is asked again.
+        self.rooms.clear()
+        self.bookmarks_pep = None
+        self._account_info_pending = False
         if self._carbons:
             server = JID(None, self.jid.domain)
             self._iq("get", Element("query", ns.DISCO_INFO), self._on_server_info, server)
@@ -641,7 +1228,8 @@ class XmppClient:
             if pending is None:
                 return [Dropped("response to an unknown iq id")]
             to, handler = pending
-            ok = self._is_own_account(sender) if to is None else sender == to
+            own = to is None or to == self.jid.bare
+            ok = self._is_own_account(sender) if own else sender == to
             if not ok:
                 # Someone else guessing our id: keep waiting for the real answer.
                 return [Dropped(f"iq response from {sender}, expected {to}")]
@@ -658,7 +1246,37 @@ class XmppClient:
         if iq_type == "get" and payload.name == "ping" and payload.ns == ns.PING:
             self._reply_result(iq)
             return []
+        if iq_type == "get" and payload.name == "query" and payload.ns == ns.DISCO_INFO:
+            return self._on_disco_info_request(iq, payload, sender)
         self._reply_error(iq, "service-unavailable")
+        return []
+
+    def _on_disco_info_request(
+        self, iq: Element, query: Element, sender: JID | None
+    ) -> list[Record]:
+        """Say what we support (XEP-0030; XEP-0115 asks with node#ver), but
+        only to those who may know we are online: our own account (its PEP
+        service learns our +notify this way), contacts that see our
+        presence, rooms we are in. To anyone else, as if we were offline."""
+        from roost.xmpp.xeps import xep_0030, xep_0115
+
+        allowed = (
+            self._is_own_account(sender)
+            or (sender is not None and sender.bare in self.rooms)
+            or (sender is not None and self._sees_our_presence(sender))
+        )
+        if not self._caps or not allowed:
+            self._reply_error(iq, "service-unavailable")
+            return []
+        node = query.get("node")
+        if not xep_0115.is_our_node(node):
+            self._reply_error(iq, "item-not-found")
+            return []
+        reply = Element("iq", ns.CLIENT, {"type": "result", "id": iq.get("id") or ""})
+        if iq.get("from"):
+            reply.attrs["to"] = iq.attrs["from"]
+        reply.append(xep_0030.build_info_result(xep_0115.IDENTITIES, xep_0115.FEATURES, node))
+        self._stream.send(reply)
         return []
 
     def _reply_result(self, iq: Element) -> None:
@@ -715,12 +1333,24 @@ class XmppClient:
         for child in message.children:
             if child.ns == ns.MAM and child.name == "result":
                 return self._on_archive_result(message)
+        msg_type = message.get("type") or "normal"
+        if msg_type == "groupchat":
+            # Never a carbon (XEP-0280 §6), never answered with receipts or markers.
+            return self._on_groupchat(message)
         for child in message.children:
             if child.ns == ns.CARBONS:
                 return self._on_carbon(message)
-        msg_type = message.get("type") or "normal"
         if msg_type == "error":
             return self._on_message_error(message)
+        for child in message.children:
+            if child.name == "event" and child.ns == ns.PUBSUB_EVENT:
+                return self._on_pep_event(message)
+            if child.name == "x" and (
+                child.ns == _CONFERENCE
+                or (child.ns == ns.MUC_USER and child.find("invite", ns.MUC_USER) is not None)
+            ):
+                # An invitation, not a chat message (its body is a fallback text).
+                return self._on_invite(message)
         events: list[Record] = []
         if msg_type in _MESSAGE_TYPES:
             events.extend(self._on_receipt_or_marker(message))
@@ -784,9 +1414,15 @@ class XmppClient:
         return item is not None and item.subscription in ("from", "both")
 
     def _sent_to(self, msg_id: str, sender: JID | None) -> bool:
-        """True when we recently sent `msg_id` to `sender`'s bare JID."""
+        """True when we recently sent `msg_id` to `sender`'s bare JID (to
+        exactly `sender` for a private message to room/nick: another
+        occupant of that room must not confirm it)."""
         addressee = self._sent.get(msg_id)
-        return addressee is not None and sender is not None and sender.bare == addressee
+        if addressee is None or sender is None:
+            return False
+        if addressee.resource is not None:
+            return sender == addressee
+        return sender.bare == addressee
 
     def _on_archive_result(self, message: Element) -> list[Record]:
         """A XEP-0313 result (SECURITY.md: only for our queryid, from our account)."""
@@ -801,6 +1437,8 @@ class XmppClient:
             return [Dropped(f"bad archive result: {exc}")]
         if archived is None:
             return []
+        if archived.archive_jid != str(own):
+            return self._on_room_archive_result(archived)
         chat = self._chat_message(archived.message)
         if chat is None:
             return []  # chat states, receipts, groupchat: nothing to show
@@ -826,10 +1464,17 @@ class XmppClient:
         stamp_text = None if delay is None else delay.get("stamp")
         from roost.xmpp.xeps import xep_0085, xep_0308, xep_0333, xep_0359
 
+        to_jid = None if to_text is None else JID.parse(to_text)
+        # XEP-0045 §7.5: marked with muc#user <x/>; some clients don't mark
+        # theirs, so an occupant JID of a room we are in counts too.
+        muc_private = message.find("x", ns.MUC_USER) is not None
+        for peer in (sender, to_jid):
+            if peer is not None and peer.resource is not None and peer.bare in self.rooms:
+                muc_private = True
         return ChatMessage(
             message.get("id"),
             sender,
-            None if to_text is None else JID.parse(to_text),
+            to_jid,
             body,
             msg_type,
             message.find_text("thread", ns.CLIENT) or None,
@@ -838,6 +1483,7 @@ class XmppClient:
             chat_state=xep_0085.parse_chat_state(message),
             origin_id=xep_0359.parse_origin_id(message),
             replaces=xep_0308.parse_replace(message),
+            muc_private=muc_private,
         )
 
     def _on_carbon(self, message: Element) -> list[Record]:
@@ -866,20 +1512,245 @@ class XmppClient:
 
     def _on_message_error(self, message: Element) -> list[Record]:
         msg_id = message.get("id")
-        addressee = self._sent.get(msg_id) if msg_id else None
+        sent = self._sent
+        addressee = sent.get(msg_id) if msg_id else None
+        if addressee is None and msg_id:
+            sent = self._groupchat_sent
+            addressee = sent.get(msg_id)
         if addressee is None:
             return [Dropped("message error for an id we didn't send")]
         sender = self._sender(message)
         own_server = JID(None, self.jid.domain)
-        if not (sender is None or sender.bare == addressee or sender == own_server):
+        # A room answers from its bare JID or the occupant JID we wrote to.
+        if not (sender is None or sender.bare == addressee.bare or sender == own_server):
             return [Dropped(f"message error from {sender}, sent to {addressee}")]
-        del self._sent[msg_id]  # type: ignore[arg-type]
+        del sent[msg_id]  # type: ignore[arg-type]
         return [MessageFailed(msg_id, stanza_error(message))]
+
+    # -- group chats: receiving ---------------------------------------------------------
+    def _on_groupchat(self, message: Element) -> list[Record]:
+        """A groupchat message: only from a room we are in (SECURITY.md)."""
+        sender = self._sender(message)
+        room = None if sender is None else self.rooms.get(sender.bare)
+        if sender is None or room is None:
+            return [Dropped(f"groupchat message from {sender}, not a room we are in")]
+        nick = sender.resource
+        if nick is None:
+            # Only the room itself announces moderation (XEP-0425 §6).
+            from roost.xmpp.xeps import xep_0425
+
+            moderation = xep_0425.parse_announcement(message)
+            if moderation is not None:
+                if not moderation.retracted:
+                    return []
+                return [
+                    MessageModerated(
+                        room.jid, moderation.archive_id, moderation.moderator,
+                        moderation.reason, moderation.occupant_id,
+                    )
+                ]
+        from roost.xmpp.xeps import xep_0045
+
+        subject = xep_0045.parse_subject(message)
+        if subject is not None:
+            return [RoomSubject(room.jid, nick, subject)]
+        chat = self._groupchat_message(room, message, nick)
+        if chat is None:
+            return []  # status notices, chat states, markers: nothing to show
+        return [GroupchatReceived(chat)]
+
+    def _groupchat_message(
+        self, room: JoinedRoom, message: Element, nick: str | None
+    ) -> GroupchatMessage | None:
+        """The `GroupchatMessage` of a message with a body from `room`."""
+        body = message.find_text("body", ns.CLIENT)
+        if body is None:
+            return None
+        from roost.xmpp.xeps import xep_0308, xep_0359, xep_0421
+
+        delay = message.find("delay", ns.DELAY)
+        stamp_text = None if delay is None else delay.get("stamp")
+        return GroupchatMessage(
+            room.jid,
+            nick,
+            body,
+            message.get("id"),
+            xep_0359.parse_origin_id(message),
+            xep_0359.trusted_stanza_id(message, (room.jid,)),
+            None if stamp_text is None else parse_datetime(stamp_text),
+            xep_0308.parse_replace(message),
+            xep_0421.parse_occupant_id(message, room.occupant_ids),
+            nick is not None and nick == room.nick,
+            delay is not None,
+        )
+
+    def _on_room_archive_result(self, archived: ArchivedMessage) -> list[Record]:
+        """A result of a room's archive: the room's own messages only."""
+        room_jid = JID.parse(archived.archive_jid)
+        message = archived.message
+        sender = self._sender(message)
+        if sender is None or sender.bare != room_jid:
+            return [Dropped(f"room archive result from {sender}, not in {room_jid}")]
+        entry = self.rooms.get(room_jid) or JoinedRoom(room_jid, "")
+        if entry.jid not in self.rooms:
+            self._apply_room_features(entry, self._room_features.get(room_jid))
+        from roost.xmpp.xeps import xep_0425
+
+        if sender.resource is None:
+            moderation = xep_0425.parse_announcement(message)
+        else:
+            moderation = xep_0425.parse_tombstone(message, archived.archive_id)
+        if moderation is not None:
+            return [
+                MessageModerated(
+                    room_jid, moderation.archive_id, moderation.moderator,
+                    moderation.reason, moderation.occupant_id,
+                )
+            ]
+        if (message.get("type") or "normal") != "groupchat":
+            return []  # private messages are in our own archive, not the room's
+        chat = self._groupchat_message(entry, message, sender.resource)
+        if chat is None:
+            return []
+        chat.archive_id = archived.archive_id
+        chat.history = True
+        if archived.stamp is not None:
+            chat.stamp = archived.stamp
+        if not chat.own:
+            # A room that shows real JIDs may archive the sender's.
+            from roost.xmpp.xeps import xep_0045
+
+            user = xep_0045.parse_user(message)
+            real = None if user is None or user.item is None else user.item.jid
+            chat.own = real is not None and real.bare == self.jid.bare
+        direction = "out" if chat.own else "in"
+        return [
+            ArchiveMessage(
+                archived.query_id, archived.archive_id, chat.stamp, chat, direction, room_jid
+            )
+        ]
+
+    def _on_room_presence(
+        self, room: JoinedRoom, sender: JID, presence: Element
+    ) -> list[Record]:
+        """Presence from a room we joined or are joining (XEP-0045 §7)."""
+        kind = presence.get("type")
+        if kind == "error":
+            error = stanza_error(presence)
+            pending = room.pending_nick
+            if room.joined and pending is not None and sender.resource in (None, pending):
+                room.pending_nick = None
+                return [NickChangeFailed(room.jid, pending, error.condition, error.text)]
+            del self.rooms[room.jid]
+            if room.joined:
+                return [RoomLeft(room.jid, "error", None, error.text or error.condition)]
+            return [RoomJoinFailed(room.jid, error.condition, error.text)]
+        if kind not in (None, "unavailable"):
+            return []  # subscriptions and probes make no sense from a room
+        nick = sender.resource
+        if nick is None:
+            return [Dropped(f"presence from the room {sender} itself")]
+        from roost.xmpp.xeps import xep_0045, xep_0421
+
+        user = xep_0045.parse_user(presence)
+        if user is None:
+            return [Dropped(f"occupant presence from {sender} without muc#user")]
+        item = user.item or xep_0045.MucItem()
+        show = presence.find_text("show", ns.CLIENT)
+        occupant = Occupant(
+            nick,
+            item.role or "none",
+            item.affiliation or "none",
+            item.jid,
+            show if show in SHOWS else None,
+            presence.find_text("status", ns.CLIENT) or None,
+            xep_0421.parse_occupant_id(presence, room.occupant_ids),
+        )
+        available = kind is None
+        codes = user.codes
+        nick_changed = not available and xep_0045.NICK_CHANGED in codes and item.nick
+        events: list[Record] = [
+            OccupantChanged(
+                room.jid, occupant, available, codes, item.nick if nick_changed else None,
+                item.actor, item.reason,
+            )
+        ]
+        # 110 says so; a room that omits it still sends ours from room/our-nick.
+        # (Never the nick we asked to change to: someone may hold it.)
+        is_self = xep_0045.SELF in codes or nick == room.nick
+        if not is_self:
+            return events
+        if available:
+            room.nick = nick  # the room may have changed it (210)
+            room.pending_nick = None
+            if not room.joined:
+                room.joined = True
+                events.append(RoomJoined(room.jid, nick, xep_0045.CREATED in codes, codes))
+                if room.jid not in self._room_features:
+                    self._learn_room_features(room.jid)
+            return events
+        if nick_changed:
+            # Our presence under the new nick follows (XEP-0045 §7.6).
+            room.nick = str(item.nick)
+            room.pending_nick = None
+            return events
+        del self.rooms[room.jid]
+        if user.destroyed:
+            events.append(
+                RoomLeft(room.jid, "destroyed", None, user.destroy_reason, user.alternate)
+            )
+        else:
+            events.append(RoomLeft(room.jid, _left_reason(codes), item.actor, item.reason))
+        return events
+
+    def _on_pep_event(self, message: Element) -> list[Record]:
+        """A PEP notification (SECURITY.md: only from our own account)."""
+        from roost.xmpp.xeps import xep_0402
+
+        changes = xep_0402.parse_event(message)
+        if changes is None:
+            return []  # another node: nothing here subscribes to it
+        sender = self._sender(message)
+        if sender is not None and sender != self.jid.bare:
+            return [Dropped(f"bookmark notification from {sender}")]
+        return [BookmarkChanged(room, bookmark) for room, bookmark in changes]
+
+    def _on_invite(self, message: Element) -> list[Record]:
+        """An invitation: direct (XEP-0249, from whoever sent it) or relayed
+        by a room (XEP-0045 §7.8.2: only from a bare JID that can be a room)."""
+        from roost.xmpp.xeps import xep_0045, xep_0249
+
+        sender = self._sender(message)
+        if sender is None or sender.bare == self.jid.bare:
+            return [Dropped("invitation from our own account")]
+        mediated = xep_0045.parse_mediated_invite(message)
+        # A person (or their server) can't relay for a room; a contact isn't one.
+        from_room = sender.resource is None and sender.local is not None
+        if mediated is not None and from_room and sender not in self.roster:
+            # Prosody adds a XEP-0249 element to what it relays: still the room's.
+            return [
+                RoomInvite(
+                    mediated.room, mediated.inviter, mediated.reason, mediated.password, False
+                )
+            ]
+        direct = xep_0249.parse_invite(message)
+        if direct is not None and not (from_room and mediated is not None):
+            return [RoomInvite(direct.room, sender, direct.reason, direct.password, True)]
+        if mediated is not None:
+            return [Dropped(f"room invitation relayed by {sender}, not a room")]
+        return [Dropped(f"malformed invitation from {sender}")]
 
     def _on_presence(self, presence: Element) -> list[Record]:
         sender = self._sender(presence)
         if sender is None:
             return []
+        room = self.rooms.get(sender.bare)
+        if room is not None:
+            return self._on_room_presence(room, sender, presence)
+        if presence.find("x", ns.MUC_USER) is not None:
+            # Occupant presence only for a room we joined: else anybody could
+            # make up occupants, kicks and bans (or a room we left lingers).
+            return [Dropped(f"room presence from {sender}, not a room we are in")]
         kind = presence.get("type")
         status = presence.find_text("status", ns.CLIENT) or None
         if kind is None or kind == "unavailable":
@@ -905,3 +1776,15 @@ class XmppClient:
 
 def _ignore_response(iq: Element) -> list[Record]:
     return []
+
+
+def _iq_failed(query_id: str, to: JID | None, iq: Element) -> IqFailed:
+    error = stanza_error(iq)
+    return IqFailed(query_id, to, error.condition, error.text, error.type)
+
+
+def _left_reason(codes: list[int]) -> str:
+    for code, reason in _LEFT_REASONS:
+        if code in codes:
+            return reason
+    return "left"

@@ -10,6 +10,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from roost.xmpp.errors import StanzaError, XmppError
     from roost.xmpp.jid import JID
+    from roost.xmpp.xeps.xep_0004 import DataForm, Field
+    from roost.xmpp.xeps.xep_0402 import Bookmark
 
 
 class Record:
@@ -74,11 +76,15 @@ class ChatMessage(Record):
     original's id, also when correcting a correction). Not checked here:
     apply a correction only when it comes from the original's sender
     (`xep_0308.is_valid_correction`; the store does).
+
+    `muc_private`: a private message from (or, in a sent carbon, to) a room
+    occupant (XEP-0045 §7.5): `from_jid` is room/nick, which is the
+    conversation (not the room's bare JID, and not anybody's real account).
     """
 
     __slots__ = (
-        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "origin_id",
-        "replaces", "stamp", "thread", "to_jid", "type",
+        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "muc_private",
+        "origin_id", "replaces", "stamp", "thread", "to_jid", "type",
     )
 
     def __init__(
@@ -95,10 +101,12 @@ class ChatMessage(Record):
         chat_state: str | None = None,
         origin_id: str | None = None,
         replaces: str | None = None,
+        muc_private: bool = False,
     ) -> None:
         self.id = id
         self.origin_id = origin_id
         self.replaces = replaces
+        self.muc_private = muc_private
         self.archive_id = archive_id
         self.markable = markable
         self.chat_state = chat_state
@@ -283,28 +291,36 @@ class Closed(Record):
 
 
 class ArchiveMessage(Record):
-    """One message of our own archive, answering `XmppClient.query_archive()`.
+    """One archived message, answering `XmppClient.query_archive()`.
 
     `archive_id`: the archive's id (also `message.archive_id`); `stamp`: when
     the archive got it (epoch seconds, None when it didn't say); `direction`:
-    "out" when the archived message is from our own account, else "in".
+    "out" when the archived message is ours, else "in".
+
+    `room`: None for our own archive, where `message` is a `ChatMessage`.
+    For a room's archive (`query_archive(room=...)`) it is the room's bare
+    JID and `message` a `GroupchatMessage` (its `nick`, and the room's
+    stanza-id as `archive_id`); "out" then means it came from our nick
+    there (or from our account, when the room shows real JIDs).
     """
 
-    __slots__ = ("archive_id", "direction", "message", "query_id", "stamp")
+    __slots__ = ("archive_id", "direction", "message", "query_id", "room", "stamp")
 
     def __init__(
         self,
         query_id: str,
         archive_id: str,
         stamp: float | None,
-        message: ChatMessage,
+        message: ChatMessage | GroupchatMessage,
         direction: str,
+        room: JID | None = None,
     ) -> None:
         self.query_id = query_id
         self.archive_id = archive_id
         self.stamp = stamp
         self.message = message
         self.direction = direction
+        self.room = room
 
 
 class ArchiveDone(Record):
@@ -412,3 +428,419 @@ class ResumeFailed(Record):
     def __init__(self, ids: list[str], condition: str = "item-not-found") -> None:
         self.ids = ids
         self.condition = condition
+
+
+# -- group chats (XEP-0045 and friends) ------------------------------------------
+
+
+class JoinedRoom(Record):
+    """What the client knows of a room it joined or is joining
+    (`XmppClient.rooms`): `jid` (bare), our `nick` there, `joined` (our own
+    presence came back), `leaving` (we sent unavailable), `pending_nick`
+    (a nick change we asked for), `occupant_ids` (the room vouches for
+    XEP-0421 ids), `features` (its disco#info features, when seen)."""
+
+    __slots__ = ("features", "jid", "joined", "leaving", "nick", "occupant_ids", "pending_nick")
+
+    def __init__(self, jid: JID, nick: str, joined: bool = False) -> None:
+        self.jid = jid
+        self.nick = nick
+        self.joined = joined
+        self.leaving = False
+        self.pending_nick: str | None = None
+        self.occupant_ids = False
+        self.features: list[str] = []
+
+
+class Occupant(Record):
+    """One occupant of a room, from its presence: `nick`, `role`
+    (moderator/participant/visitor/none), `affiliation`
+    (owner/admin/member/outcast/none), `jid` (the real JID when the room
+    shows it to us, else None), `show`/`status` as in `PresenceChanged`,
+    `occupant_id` (XEP-0421, only when the room is known to vouch for it)."""
+
+    __slots__ = ("affiliation", "jid", "nick", "occupant_id", "role", "show", "status")
+
+    def __init__(
+        self,
+        nick: str,
+        role: str = "none",
+        affiliation: str = "none",
+        jid: JID | None = None,
+        show: str | None = None,
+        status: str | None = None,
+        occupant_id: str | None = None,
+    ) -> None:
+        self.nick = nick
+        self.role = role
+        self.affiliation = affiliation
+        self.jid = jid
+        self.show = show
+        self.status = status
+        self.occupant_id = occupant_id
+
+
+class GroupchatMessage(Record):
+    """A groupchat message with a body in `room` (bare JID) from occupant
+    `nick` (None: from the room itself).
+
+    `id`: the sender's message id; `origin_id`: its XEP-0359 origin-id
+    (ours: what `send_groupchat` returned, so the reflection of our own
+    message can be matched); `archive_id`: the room's stanza-id (only when
+    set `by` the room's bare JID), or the room archive's result id: dedup on
+    it first. `stamp`: from `<delay/>` (history, archive), None when live.
+    `replaces`: XEP-0308 correction of that message id (check it comes from
+    the same occupant, better the same `occupant_id`). `own`: sent from our
+    nick in that room. `history`: delayed (the room's history on join),
+    not live.
+    """
+
+    __slots__ = (
+        "archive_id", "body", "history", "id", "nick", "occupant_id", "origin_id", "own",
+        "replaces", "room", "stamp",
+    )
+
+    def __init__(
+        self,
+        room: JID,
+        nick: str | None,
+        body: str,
+        id: str | None = None,
+        origin_id: str | None = None,
+        archive_id: str | None = None,
+        stamp: float | None = None,
+        replaces: str | None = None,
+        occupant_id: str | None = None,
+        own: bool = False,
+        history: bool = False,
+    ) -> None:
+        self.room = room
+        self.nick = nick
+        self.body = body
+        self.id = id
+        self.origin_id = origin_id
+        self.archive_id = archive_id
+        self.stamp = stamp
+        self.replaces = replaces
+        self.occupant_id = occupant_id
+        self.own = own
+        self.history = history
+
+
+class GroupchatReceived(Record):
+    """A groupchat message in a room we are in (ours reflected too: `own`).
+    Stored by the app, so it needs confirming like `ChatReceived`."""
+
+    __slots__ = ("message",)
+    needs_confirm = True
+
+    def __init__(self, message: GroupchatMessage) -> None:
+        self.message = message
+
+
+class OccupantChanged(Record):
+    """One occupant presence in `room` (ours too): `available` False when
+    the occupant left. `codes`: its XEP-0045 status codes (110 ours, 303
+    nick change with `new_nick`, 307 kicked, 301 banned, ...); `actor` and
+    `reason`: who removed them and why, when the room says."""
+
+    __slots__ = ("actor", "available", "codes", "new_nick", "occupant", "reason", "room")
+
+    def __init__(
+        self,
+        room: JID,
+        occupant: Occupant,
+        available: bool,
+        codes: list[int] | None = None,
+        new_nick: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.room = room
+        self.occupant = occupant
+        self.available = available
+        self.codes: list[int] = list(codes) if codes else []
+        self.new_nick = new_nick
+        self.actor = actor
+        self.reason = reason
+
+
+class RoomJoined(Record):
+    """Our own presence in `room` came back: we are in, as `nick` (the
+    room may have changed the one we asked for: 210). The other occupants'
+    `OccupantChanged` came before. `created`: our join created the room
+    (201): configure it or accept the defaults
+    (`submit_room_config(room, None)`) so that others can join."""
+
+    __slots__ = ("codes", "created", "nick", "room")
+
+    def __init__(
+        self, room: JID, nick: str, created: bool = False, codes: list[int] | None = None
+    ) -> None:
+        self.room = room
+        self.nick = nick
+        self.created = created
+        self.codes: list[int] = list(codes) if codes else []
+
+
+class RoomJoinFailed(Record):
+    """Joining `room` failed with this RFC 6120 condition: `conflict` (nick
+    taken), `not-authorized` (password), `registration-required`
+    (members-only), `forbidden` (banned), `item-not-found` (no such room,
+    creation refused), `service-unavailable` (full, or no such service),
+    `remote-server-not-found` / `remote-server-timeout`, `jid-malformed`
+    (bad nick), `not-allowed`, ...; `text` from the room, if any."""
+
+    __slots__ = ("condition", "room", "text")
+
+    def __init__(self, room: JID, condition: str, text: str | None = None) -> None:
+        self.room = room
+        self.condition = condition
+        self.text = text
+
+
+class NickChangeFailed(Record):
+    """`change_nick(room, nick)` was refused (`conflict`: taken,
+    `not-acceptable` / `not-allowed`: the room's rules); we keep the old nick."""
+
+    __slots__ = ("condition", "nick", "room", "text")
+
+    def __init__(self, room: JID, nick: str, condition: str, text: str | None = None) -> None:
+        self.room = room
+        self.nick = nick
+        self.condition = condition
+        self.text = text
+
+
+class RoomLeft(Record):
+    """We are no longer in `room`. `reason`: "left" (we asked), "kicked"
+    (307), "banned" (301), "removed" (321/322: lost membership, or the room
+    became members-only), "shutdown" (332: the service went down; joining
+    again later may work), "destroyed" (the owner destroyed it; `alternate`
+    may name a successor), "error" (an error presence while joined).
+    `actor` / `text`: who did it and their reason, when the room says."""
+
+    __slots__ = ("actor", "alternate", "reason", "room", "text")
+
+    def __init__(
+        self,
+        room: JID,
+        reason: str,
+        actor: str | None = None,
+        text: str | None = None,
+        alternate: JID | None = None,
+    ) -> None:
+        self.room = room
+        self.reason = reason
+        self.actor = actor
+        self.text = text
+        self.alternate = alternate
+
+
+class RoomSubject(Record):
+    """The subject of `room` (on join, then on each change); `nick` who set
+    it (None: the room, or unknown); "" when cleared."""
+
+    __slots__ = ("nick", "room", "subject")
+
+    def __init__(self, room: JID, nick: str | None, subject: str) -> None:
+        self.room = room
+        self.nick = nick
+        self.subject = subject
+
+
+class RoomInvite(Record):
+    """An invitation into `room` (bare) from `inviter` (None when the room
+    doesn't say), with `reason` and the room `password` if any. `direct`:
+    XEP-0249, sent by `inviter` itself (a person: only as good as they
+    are); else relayed by the room (XEP-0045 mediated)."""
+
+    __slots__ = ("direct", "inviter", "password", "reason", "room")
+
+    def __init__(
+        self,
+        room: JID,
+        inviter: JID | None,
+        reason: str | None = None,
+        password: str | None = None,
+        direct: bool = False,
+    ) -> None:
+        self.room = room
+        self.inviter = inviter
+        self.reason = reason
+        self.password = password
+        self.direct = direct
+
+
+class MessageModerated(Record):
+    """The room (only it: checked) retracted the message whose room
+    stanza-id is `archive_id` (XEP-0425); `moderator`: the `by` the room
+    gave (usually room/nick), `reason` if any. Also reported for
+    tombstones and announcements in room archive results."""
+
+    __slots__ = ("archive_id", "moderator", "occupant_id", "reason", "room")
+
+    def __init__(
+        self,
+        room: JID,
+        archive_id: str,
+        moderator: str | None = None,
+        reason: str | None = None,
+        occupant_id: str | None = None,
+    ) -> None:
+        self.room = room
+        self.archive_id = archive_id
+        self.moderator = moderator
+        self.reason = reason
+        self.occupant_id = occupant_id
+
+
+class SelfPingResult(Record):
+    """XEP-0410 answer for `room`: `state` "joined", "not-joined" (join
+    again) or "unknown" (couldn't tell: ping again later)."""
+
+    __slots__ = ("query_id", "room", "state")
+
+    def __init__(self, room: JID, state: str, query_id: str | None = None) -> None:
+        self.room = room
+        self.state = state
+        self.query_id = query_id
+
+
+class DiscoInfoResult(Record):
+    """Answer to `disco_info(jid, node)`: `identities` (category, type,
+    name), `features`, `form`: var → values of its extended info forms
+    merged (XEP-0128: muc#roominfo_description, muc#roominfo_occupants, …),
+    `forms` the forms themselves."""
+
+    __slots__ = ("features", "form", "forms", "identities", "jid", "node", "query_id")
+
+    def __init__(
+        self,
+        query_id: str,
+        jid: JID,
+        node: str | None,
+        identities: list[tuple[str, str, str | None]],
+        features: list[str],
+        form: dict[str, list[str]] | None = None,
+        forms: list[DataForm] | None = None,
+    ) -> None:
+        self.query_id = query_id
+        self.jid = jid
+        self.node = node
+        self.identities = identities
+        self.features = features
+        self.form: dict[str, list[str]] = dict(form) if form else {}
+        self.forms: list[DataForm] = list(forms) if forms else []
+
+
+class DiscoItemsResult(Record):
+    """Answer to `disco_items(jid, node)`: (jid, name, node) per item (a
+    MUC service lists its public rooms, a server its components)."""
+
+    __slots__ = ("items", "jid", "node", "query_id")
+
+    def __init__(
+        self,
+        query_id: str,
+        jid: JID,
+        node: str | None,
+        items: list[tuple[JID, str | None, str | None]],
+    ) -> None:
+        self.query_id = query_id
+        self.jid = jid
+        self.node = node
+        self.items = items
+
+
+class BookmarksLoaded(Record):
+    """Every bookmark, answering `get_bookmarks()` (`query_id`); `pep`:
+    read from XEP-0402 PEP (True) or XEP-0048 private storage (False)."""
+
+    __slots__ = ("bookmarks", "pep", "query_id")
+
+    def __init__(
+        self, bookmarks: list[Bookmark], query_id: str | None = None, pep: bool = True
+    ) -> None:
+        self.bookmarks = bookmarks
+        self.query_id = query_id
+        self.pep = pep
+
+
+class BookmarkChanged(Record):
+    """The bookmark of `room` was added or changed (`bookmark`), or removed
+    (None): a XEP-0402 notification from our own account (from any of our
+    clients, this one included), or our own change to XEP-0048 storage."""
+
+    __slots__ = ("bookmark", "room")
+
+    def __init__(self, room: JID, bookmark: Bookmark | None) -> None:
+        self.room = room
+        self.bookmark = bookmark
+
+
+class RoomConfigForm(Record):
+    """The configuration form of `room` (`get_room_config`): its `fields`
+    (XEP-0004); fill some and send `submit_room_config(room, {var: value})`."""
+
+    __slots__ = ("fields", "form", "query_id", "room")
+
+    def __init__(
+        self, query_id: str, room: JID, fields: list[Field], form: DataForm | None = None
+    ) -> None:
+        self.query_id = query_id
+        self.room = room
+        self.fields = fields
+        self.form = form
+
+
+class AffiliationList(Record):
+    """Who has `affiliation` in `room` (`get_affiliations`): (bare JID, nick
+    reserved or None) pairs."""
+
+    __slots__ = ("affiliation", "items", "query_id", "room")
+
+    def __init__(
+        self,
+        query_id: str,
+        room: JID,
+        affiliation: str,
+        items: list[tuple[JID, str | None]],
+    ) -> None:
+        self.query_id = query_id
+        self.room = room
+        self.affiliation = affiliation
+        self.items = items
+
+
+class IqFailed(Record):
+    """Request `query_id` (as returned by the method that sent it) to `to`
+    (None: our own account) came back as an error: RFC 6120 `condition`
+    (forbidden, not-allowed, item-not-found, remote-server-not-found, …),
+    `text` if any, `error_type` (cancel, auth, modify, wait)."""
+
+    __slots__ = ("condition", "error_type", "query_id", "text", "to")
+
+    def __init__(
+        self,
+        query_id: str,
+        to: JID | None,
+        condition: str,
+        text: str | None = None,
+        error_type: str = "cancel",
+    ) -> None:
+        self.query_id = query_id
+        self.to = to
+        self.condition = condition
+        self.text = text
+        self.error_type = error_type
+
+
+class IqDone(Record):
+    """Request `query_id` (a set: role, affiliation, configuration,
+    moderation, bookmark) succeeded."""
+
+    __slots__ = ("query_id",)
+
+    def __init__(self, query_id: str) -> None:
+        self.query_id = query_id
