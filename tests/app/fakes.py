@@ -26,6 +26,7 @@ from roost.xmpp.element import Element
 from roost.xmpp.errors import NetworkError, XmlError
 from roost.xmpp.xmlparse import parse_xml
 
+from tests.app.fake_muc import MUC_DOMAIN, FakeMuc
 from tests.xmpp.support import ScramServer, b64, features, mechanisms
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
@@ -35,6 +36,7 @@ CSI = "urn:xmpp:csi:0"
 PING = "urn:xmpp:ping"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
 CARBONS = "urn:xmpp:carbons:2"
 DOMAIN = "example.org"
 MAM = "urn:xmpp:mam:2"
@@ -278,6 +280,11 @@ class FakeServer:
         self._scram: ScramServer | None = None
         self._authed = False
         self._sm_seq = 0
+        # The MUC service conference.example.org (tests/app/fake_muc.py).
+        self.muc = FakeMuc(self)
+        # jabber:iq:private (XEP-0049) storage, for XEP-0048 bookmarks: xml by element name.
+        self.private: dict[str, str] = {}
+        self.clock: Callable[[], float] = lambda: 1_700_000_000.0
 
     @property
     def sm_count(self) -> int | None:
@@ -402,6 +409,8 @@ class FakeServer:
         if self.session is not None:
             self.session.h_in += 1
         self.received.append(element)
+        if self.muc.handle(element):
+            return
         if element.name == "iq":
             self._iq(element)
         elif element.name == "presence" and element.get("type") is None and not element.get("to"):
@@ -453,6 +462,29 @@ class FakeServer:
                 f'to="{self.full}"><query xmlns="{DISCO_INFO}">{found}</query></iq>'
             )
             return
+        items = iq.find("query", DISCO_ITEMS)
+        if items is not None and iq.get("to") == DOMAIN:
+            self.send(
+                f'<iq xmlns="jabber:client" type="result" id="{iq_id}" from="{DOMAIN}" '
+                f'to="{self.full}"><query xmlns="{DISCO_ITEMS}"><item jid="{MUC_DOMAIN}"/>'
+                "</query></iq>"
+            )
+            return
+        private = iq.find("query", "jabber:iq:private")
+        if private is not None and private.children:
+            stored = private.children[0]
+            if iq.get("type") == "set":
+                self.private[stored.name] = stored.to_xml("jabber:iq:private")
+                self.send(
+                    f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}"/>'
+                )
+            else:
+                inner = self.private.get(stored.name) or stored.to_xml("jabber:iq:private")
+                self.send(
+                    f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}">'
+                    f'<query xmlns="jabber:iq:private">{inner}</query></iq>'
+                )
+            return
         if iq.find("enable", CARBONS) is not None:
             self.carbons = True
             self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}" to="{self.full}"/>')
@@ -475,6 +507,14 @@ class FakeServer:
                 f'<query xmlns="jabber:iq:roster">{item.to_xml("jabber:iq:roster")}</query></iq>'
             )
             self.send(f'<iq xmlns="jabber:client" type="result" id="{iq_id}"/>')
+        elif query is None and iq.get("type") in ("get", "set"):
+            # Anything else (PEP, vCard, …): not here, as a server without it says.
+            to = iq.get("to")
+            sender = f' from="{to}"' if to else ""
+            self.send(
+                f'<iq xmlns="jabber:client" type="error" id="{iq_id}"{sender} to="{self.full}">'
+                f'<error type="cancel"><service-unavailable xmlns="{STANZAS}"/></error></iq>'
+            )
 
     def _peer(self, inner: str) -> str:
         """The other party of an archived 1:1 message (bare JID)."""
@@ -556,6 +596,8 @@ class FakePlatform:
 
     def __init__(self, server: FakeServer | None, config: dict[str, object] | None = None) -> None:
         self.server = server
+        if server is not None:
+            server.clock = lambda: self.clock
         self.config: dict[str, object] = {
             "websocket_url": "ws://localhost:5280/xmpp-websocket",
             "default_domain": DOMAIN,
@@ -712,6 +754,10 @@ class Recorder:
         "gap",
         "sync",
         "typing",
+        "rooms",
+        "room",
+        "directory",
+        "invite",
     )
 
     def __init__(self, app: ChatApp) -> None:

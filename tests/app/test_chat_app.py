@@ -49,13 +49,15 @@ def test_login_success() -> None:
     assert ("roster",) in rec.events
     # Initial presence went out after the roster request; then the server's
     # features were asked (disco#info) and carbons enabled (XEP-0280); once
-    # the roster arrived, the archive catch-up query (XEP-0313).
+    # the roster arrived, the archive catch-up query (XEP-0313); and the room
+    # bookmarks (our account's disco#info decides XEP-0402 or XEP-0048).
     names = [(e.name, e.get("type")) for e in server.received]
     assert sorted(names[:5]) == sorted(
         [("iq", "set"), ("iq", "get"), ("presence", None), ("iq", "get"), ("iq", "set")]
     )
     assert names[:3] == [("iq", "set"), ("iq", "get"), ("presence", None)]
-    assert len(names) == 6
+    assert len(names) == 8
+    assert [e for e in server.received if e.find("query", "jabber:iq:private") is not None]
     assert [e for e in server.received if e.find("query", "urn:xmpp:mam:2") is not None]
     assert server.received[3].get("to") == "example.org"
     assert server.carbons

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from roost.app.events import Emitter
 from roost.app.models import Contact, Presence
+from roost.app.rooms import ROOM_EVENTS, Room, RoomManager
 from roost.app.store import GLOBAL, Gap, MessageStore, StoredMessage
 from roost.xmpp.client import XmppClient
 from roost.xmpp.element import clean_text
@@ -47,10 +48,12 @@ from roost.xmpp.events import (
     ArchiveFailed,
     ArchiveGap,
     ArchiveMessage,
+    ChatMessage,
     ChatReceived,
     ChatSent,
     ChatState,
     Closed,
+    GroupchatReceived,
     Marker,
     MessageFailed,
     NeedSaltedPassword,
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
 
     from roost.app.ports import Connection, MessageStorage, Platform
     from roost.app.store import Entry
-    from roost.xmpp.events import ChatMessage, Record
+    from roost.xmpp.events import Record
 
 OFFLINE = "offline"
 CONNECTING = "connecting"
@@ -143,6 +146,9 @@ PAUSED_AFTER = 5.0
 TYPING_TIMEOUT = 30.0
 
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Live stanzas that wait for a running catch-up (all those the server must
+# get acks for in order: XEP-0198 confirms count the oldest first).
+_HELD = (ChatReceived, ChatSent, GroupchatReceived)
 
 
 def is_secure_url(url: str) -> bool:
@@ -241,6 +247,7 @@ class ChatApp:
         "_resume",
         "_resume_timer",
         "_resuming",
+        "_room_pages",
         "_roster_ready",
         "_roster_saved",
         "_state_peers",
@@ -259,6 +266,7 @@ class ChatApp:
         "peers_typing",
         "platform",
         "requests",
+        "rooms",
         "state",
         "store",
         "trusted",
@@ -316,7 +324,7 @@ class ChatApp:
         self._synced = False
         self._history: dict[str, _History] = {}
         # Live messages that came during the catch-up (handled after it).
-        self._held: list[ChatReceived | ChatSent] = []
+        self._held: list[Record] = []
         self._hold_timer: object = None
         # Automatic reconnect: True once this session was online (until logout
         # or another account); the pending attempt's timer; failed attempts.
@@ -342,6 +350,10 @@ class ChatApp:
         self._typing_to: str | None = None
         self._composing_at = 0.0
         self._paused_timer: object = None
+        # Group chats (app/rooms.py): their state, joins, history, directory.
+        self.rooms = RoomManager(self)
+        # Room archive pages being received, by query id (see _on_archive_*).
+        self._room_pages: dict[str, list[ArchiveMessage]] = {}
 
     # -- events ---------------------------------------------------------------
     def on(self, name: str, callback: Callable[..., object]) -> None:
@@ -488,14 +500,14 @@ class ChatApp:
         try:
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                resume=resume, ack_after_confirm=True, carbons=True, hold_presence=hold,
+                resume=resume, ack_after_confirm=True, carbons=True, hold_presence=hold, caps=True,
             )
         except ValueError:  # a stored state that doesn't fit: start afresh
             self._forget_resume()
             resume = None
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                ack_after_confirm=True, carbons=True, hold_presence=hold,
+                ack_after_confirm=True, carbons=True, hold_presence=hold, caps=True,
             )
         self._client = client
         self._resuming = resume is not None
@@ -551,6 +563,8 @@ class ChatApp:
         self._conn = None
         self._client = None
         self._history = {}
+        self._room_pages = {}
+        self.rooms.on_offline()
         self._held = []  # never confirmed: the server sends them again
         self._cancel_hold()
         if self._sync is not None:
@@ -742,7 +756,7 @@ class ChatApp:
         for event in events:
             if self._client is None:
                 return  # the session ended while handling an earlier event
-            if isinstance(event, (ChatReceived, ChatSent)) and self._catching_up():
+            if isinstance(event, _HELD) and self._catching_up():
                 # Held until the archive caught up: placed after it, in the
                 # order the server sent them (and acked to it only then).
                 self._held.append(event)
@@ -792,6 +806,8 @@ class ChatApp:
                 self._on_receipt(str(event.from_jid.bare), event.id, kind)
             elif isinstance(event, ChatState):
                 self._on_chat_state(str(event.from_jid.bare), event.state)
+            elif isinstance(event, ROOM_EVENTS):
+                self.rooms.handle(event)
             elif isinstance(event, Closed):
                 self._on_stream_closed(event)
             # Dropped: forged or malformed input, already refused by the core.
@@ -853,6 +869,8 @@ class ChatApp:
                 self._on_chat(chat)
             elif isinstance(event, ChatSent):
                 self._on_chat_sent(event.message)
+            else:
+                self.rooms.handle(event)
         self._confirm_when_stored(client, sum(1 for e in held if e.needs_confirm))
 
     def _confirm_when_stored(self, client: XmppClient, n: int) -> None:
@@ -912,6 +930,7 @@ class ChatApp:
         # After the archive query: the server then leaves out offline
         # messages (the catch-up brings them), instead of pushing copies.
         client.send_initial_presence()
+        self.rooms.on_online(resumed)  # after our presence: joins, bookmarks
         self._save_resume(client, now=True)
 
     def _on_stream_closed(self, event: Closed) -> None:
@@ -1140,6 +1159,12 @@ class ChatApp:
         self._emit("sync", 0, None, False)
 
     def _on_archive_message(self, event: ArchiveMessage) -> None:
+        room_page = self._room_pages.get(event.query_id)
+        if room_page is not None or self.rooms.owns_query(event.query_id) is not None:
+            if room_page is None:
+                room_page = self._room_pages[event.query_id] = []
+            room_page.append(event)
+            return
         sync = self._sync
         if sync is not None and event.query_id == sync.query_id:
             sync.page.append(event)
@@ -1150,7 +1175,7 @@ class ChatApp:
 
     def _on_archive_done(self, event: ArchiveDone) -> None:
         sync, client = self._sync, self._client
-        if client is None:
+        if client is None or self._room_archive_done(event):
             return
         if sync is None or event.query_id != sync.query_id:
             self._on_history_done(event)
@@ -1167,6 +1192,8 @@ class ChatApp:
         missing: set[str] = set()
         for event in page:
             chat = event.message
+            if not isinstance(chat, ChatMessage):
+                continue  # a room's (its own queries: app/rooms.py)
             peer = chat.to_jid if event.direction == "out" else chat.from_jid
             bare = "" if peer is None else str(peer.bare)
             if bare and bare != own and not store.is_loaded(bare):
@@ -1221,9 +1248,27 @@ class ChatApp:
         else:
             self._finish_sync()
 
+    def _room_archive_done(self, event: ArchiveDone | ArchiveGap | ArchiveFailed) -> bool:
+        """A room's archive page is complete: hand it to the rooms once the
+        room's stored messages are read (dedup). True when it was a room's."""
+        room = self.rooms.owns_query(event.query_id)
+        page = self._room_pages.pop(event.query_id, [])
+        store = self.store
+        if room is None or store is None:
+            return room is not None
+        generation = self._generation
+
+        def loaded() -> None:
+            if generation == self._generation and self.store is store:
+                self.rooms.on_archive_page(room, page, event)
+                self._flush()
+
+        store.load_conversation(room.jid, on_done=loaded)
+        return True
+
     def _on_archive_failed(self, event: ArchiveGap | ArchiveFailed) -> None:
         sync, client = self._sync, self._client
-        if client is None:
+        if client is None or self._room_archive_done(event):
             return
         if sync is None or event.query_id != sync.query_id:
             self._on_history_failed(event)
@@ -1301,7 +1346,7 @@ class ChatApp:
         # for the catch-up (`_held`), so they follow it.
         for event in page:
             chat = event.message
-            if not chat.body:
+            if not isinstance(chat, ChatMessage) or not chat.body:
                 continue
             outgoing = event.direction == "out"
             if outgoing:
@@ -1519,6 +1564,8 @@ class ChatApp:
         bare, client, store = self.active, self._client, self.store
         if bare is None or not self.visible or client is None or not client.online:
             return
+        if self.rooms.is_room(bare):
+            return  # no markers to a room's occupants
         if store is None:
             return
         latest = store.latest(bare, 50)
@@ -1612,6 +1659,10 @@ class ChatApp:
             return None
         client = self._client
         online = client is not None and client.online
+        room = self.rooms.rooms.get(str(jid))
+        if room is not None and not room.want:
+            self._emit("notice", "You're not in this room. Join it first.")
+            return None
         if store is None or (not online and not self._resumable):
             self._emit("notice", "You're not connected right now.")
             return None
@@ -1645,7 +1696,11 @@ class ChatApp:
         for m in store.outbox():
             if m.id is None or m.id in carried or (m.state != QUEUED and m.state != SENT):
                 continue
-            client.send_chat(m.conversation, m.body, id=m.id)
+            if self.rooms.is_room(m.conversation):
+                if not self.rooms.send(m):
+                    continue  # waits until the room is joined
+            else:
+                client.send_chat(m.conversation, m.body, id=m.id)
             store.mark_sent(m.id)
             sent.append(m.id)
             self._emit("message", m.conversation, m)
@@ -1663,6 +1718,7 @@ class ChatApp:
         in the store (at once when they already are)."""
         store = self.store
         self.active = bare_jid
+        self.rooms.opened(bare_jid)
         if store is None:
             self._emit("loaded", bare_jid)
             return
@@ -1695,12 +1751,53 @@ class ChatApp:
     def preview(self, bare_jid: str) -> str:
         return "" if self.store is None else self.store.preview(bare_jid)
 
+    # -- group chats (app/rooms.py) ----------------------------------------------------
+    def join_room(
+        self, address: str, nick: str | None = None, password: str | None = None
+    ) -> str | None:
+        """Join the room at `address` ("room@server" or an xmpp:…?join link);
+        its bare JID, or None (and a notice) when it isn't a room address."""
+        return self.rooms.join(address, nick, password)
+
+    def leave_room(self, room: str) -> None:
+        self.rooms.leave(room)
+
+    def rooms_list(self) -> list[str]:
+        return self.rooms.room_list()
+
+    def room(self, room: str) -> Room | None:
+        return self.rooms.rooms.get(room)
+
+    def is_room(self, bare: str) -> bool:
+        return self.rooms.is_room(bare)
+
+    def display_sender(self, room: str, m: StoredMessage) -> str:
+        return self.rooms.display_sender(room, m)
+
+    def is_mention(self, room: str, m: StoredMessage) -> bool:
+        return self.rooms.is_mention(room, m)
+
+    def browse_rooms(self, domain: str | None = None) -> None:
+        self.rooms.browse(domain)
+
+    def kick(self, room: str, nick: str, reason: str | None = None) -> None:
+        self.rooms.kick(room, nick, reason)
+
+    def ban(self, room: str, nick: str, reason: str | None = None) -> None:
+        self.rooms.ban(room, nick, reason)
+
+    def set_subject(self, room: str, subject: str) -> None:
+        self.rooms.set_subject(room, subject)
+
     def conversation_list(self) -> list[str]:
         """Conversations with messages, most recent first."""
         store = self.store
         if store is None:
             return []
-        return [b for b in store.conversations() if store.count(b) or store.preview(b)]
+        return [
+            b for b in store.conversations()
+            if (store.count(b) or store.preview(b)) and not self.rooms.is_room(b)
+        ]
 
     def add_contact(self, bare_jid: str, name: str | None = None) -> None:
         """Add to the roster and ask for presence; the server's push updates `contacts`."""
@@ -1743,6 +1840,7 @@ class ChatApp:
         self._state_peers = set()
         self._synced = False
         self._resume = None
+        self.rooms.reset()
 
     def _use_storage(self, account: str, trusted: bool) -> None:
         key = (account, trusted)

@@ -41,6 +41,8 @@ READ = "read"
 FAILED = "failed"
 RECEIVED = "received"
 # A later copy may move a message's state forward, never back.
+# What a message removed by a room moderator (XEP-0425) shows instead.
+RETRACTED_TEXT = "This message was removed by a moderator."
 _STATE_RANK = {QUEUED: 0, FAILED: 1, SENT: 2, SERVER: 3, DELIVERED: 4, READ: 5, RECEIVED: 0}
 
 GLOBAL = ""  # the cursor key of the account's own archive
@@ -789,6 +791,18 @@ class MessageStore:
                 if ref == id:
                     return m
         return None
+
+    def retract(self, conversation: str, archive_id: str) -> StoredMessage | None:
+        """A moderator removed the message with this archive id (XEP-0425):
+        its text goes (a placeholder stays, so the thread still reads)."""
+        conv = self._conversations.get(conversation)
+        m = None if conv is None else conv.by_archive.get(archive_id)
+        if m is None or m.body == RETRACTED_TEXT:
+            return None
+        m.body = RETRACTED_TEXT
+        m.edited = None
+        self._touch(m)
+        return m
 
     def set_state(self, message: StoredMessage, state: str) -> None:
         """Set a message's state (e.g. failed after a bounce, read after a marker)."""
