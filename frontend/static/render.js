@@ -90,6 +90,15 @@
       var who = el("span", "sender visually-hidden", str(it.sender) + ":");
       row.appendChild(who);
     }
+    if (it.nick) {
+      /* Rooms: who wrote it (one's own nick only for screen readers). */
+      row.appendChild(el("span", it.outgoing ? "nick visually-hidden" : "nick", str(it.nick)));
+    }
+    if (it.mention) {
+      /* Names us: a marked row, and the words, not colour alone. */
+      row.classList.add("mention");
+      row.appendChild(el("span", "mention-tag", "Mentions you"));
+    }
     row.appendChild(el("p", "body", str(it.body)));
     var when = it.stamp ? new Date(it.stamp) : new Date();
     var meta = el("time", "meta", clockTime(when));
@@ -153,7 +162,8 @@
    *
    *   {cursor: [stamp_seconds, seq] (ordering key, handed back unchanged),
    *    kind: "message" | "gap", id, body, outgoing, sender,
-   *    stamp (ms since epoch), edited, failed, state, state_key}
+   *    stamp (ms since epoch), edited, failed, state, state_key,
+   *    nick (rooms: the sender's nick), mention (rooms: it names us)}
    *
    *   var list = RoostRender.createMessageList(log, {onNeedOlder: f(cursor),
    *                                   onNeedNewer: f(cursor), onGapAction: f(cursor)})
@@ -709,6 +719,173 @@
     section.replaceChildren(frag);
   }
 
+  /* ---- Rooms (ui/rooms.py) ---------------------------------------------- */
+
+  /* items: [{jid, name, address, state, state_text, unread, mentions, active}]
+   * One button per room (data-room = its JID); `state_text` is a short label
+   * for a room that is not simply joined ("Joining…", "Couldn't join"). */
+  function renderRooms(ul, items) {
+    var frag = document.createDocumentFragment();
+    for (var i = 0; i < items.length; i++) {
+      var it = items[i];
+      var nameId = "room-" + i + "-name";
+      var infoId = "room-" + i + "-info";
+      var li = el("li", "contact room");
+      li.dataset.room = str(it.jid);
+      li.setAttribute("aria-labelledby", nameId);
+      var btn = el("button", "contact-button");
+      btn.type = "button";
+      btn.dataset.room = str(it.jid);
+      btn.setAttribute("aria-labelledby", nameId);
+      if (it.active) { btn.setAttribute("aria-current", "true"); li.classList.add("active"); }
+      var avatar = el("span", "avatar room-avatar", "#");
+      avatar.setAttribute("aria-hidden", "true");
+      var text = el("span", "contact-text");
+      var name = el("span", "contact-name", str(it.name) || str(it.jid));
+      name.id = nameId;
+      var info = el("span", "contact-preview", str(it.address));
+      info.id = infoId;
+      var described = [infoId];
+      text.appendChild(name);
+      text.appendChild(info);
+      btn.appendChild(avatar);
+      btn.appendChild(text);
+      if (it.state_text) {
+        var state = el("span", "room-state room-state-" + str(it.state), str(it.state_text));
+        state.id = "room-" + i + "-state";
+        described.push(state.id);
+        btn.appendChild(state);
+      }
+      if (it.mentions) {
+        var at = el("span", "badge mention-badge", "@" + it.mentions);
+        at.id = "room-" + i + "-mentions";
+        at.setAttribute("aria-label", it.mentions + (it.mentions === 1 ? " mention" : " mentions"));
+        described.push(at.id);
+        btn.appendChild(at);
+      }
+      if (it.unread) {
+        var badge = el("span", "badge", String(it.unread));
+        badge.id = "room-" + i + "-unread";
+        badge.setAttribute("aria-label", it.unread + " unread");
+        described.push(badge.id);
+        btn.appendChild(badge);
+      }
+      btn.setAttribute("aria-describedby", described.join(" "));
+      li.appendChild(btn);
+      frag.appendChild(li);
+    }
+    ul.replaceChildren(frag);
+  }
+
+  /* groups: [{title, items: [{nick, presence, presence_text, affiliation_text,
+   *           jid, self, kick, ban}]}]
+   * A heading and a list per group (by role). `kick` / `ban`: this occupant
+   * gets that button (data-action, data-nick), named "Kick <nick>". */
+  function renderOccupants(box, groups) {
+    var frag = document.createDocumentFragment();
+    var n = 0;
+    for (var g = 0; g < groups.length; g++) {
+      var group = groups[g];
+      if (!group.items.length) { continue; }
+      var section = el("section", "occupant-group");
+      var headId = "occupants-group-" + g;
+      var head = el("h4", "occupant-group-title", str(group.title) + " (" + group.items.length + ")");
+      head.id = headId;
+      section.setAttribute("aria-labelledby", headId);
+      var ul = el("ul", "occupant-list");
+      ul.setAttribute("role", "list");
+      ul.setAttribute("aria-labelledby", headId);
+      for (var i = 0; i < group.items.length; i++) {
+        var it = group.items[i];
+        var nickId = "occupant-" + (n++) + "-nick";
+        var li = el("li", "occupant");
+        li.dataset.nick = str(it.nick);
+        li.setAttribute("aria-labelledby", nickId);
+        var dot = el("span", "dot " + (PRESENCE_CLASS[it.presence] || "p-online"));
+        dot.setAttribute("aria-hidden", "true");
+        var text = el("span", "occupant-text");
+        var line = el("span", "occupant-line");
+        var nick = el("span", "occupant-nick", str(it.nick));
+        nick.id = nickId;
+        line.appendChild(nick);
+        if (it.self) { line.appendChild(el("span", "occupant-self", " (you)")); }
+        if (it.affiliation_text) {
+          line.appendChild(el("span", "occupant-affiliation", str(it.affiliation_text)));
+        }
+        text.appendChild(line);
+        var details = str(it.presence_text);
+        if (it.jid) { details = details ? details + " · " + str(it.jid) : str(it.jid); }
+        if (details) { text.appendChild(el("span", "occupant-details", details)); }
+        li.appendChild(dot);
+        li.appendChild(text);
+        if (it.kick || it.ban) {
+          var actions = el("span", "occupant-actions");
+          var kinds = [["kick", "Kick", it.kick], ["ban", "Ban", it.ban]];
+          for (var k = 0; k < kinds.length; k++) {
+            if (!kinds[k][2]) { continue; }
+            var b = el("button", "secondary occupant-" + kinds[k][0], kinds[k][1]);
+            b.type = "button";
+            b.id = nickId + "-" + kinds[k][0];
+            b.dataset.action = kinds[k][0];
+            b.dataset.nick = str(it.nick);
+            b.setAttribute("aria-labelledby", b.id + " " + nickId);
+            actions.appendChild(b);
+          }
+          li.appendChild(actions);
+        }
+        ul.appendChild(li);
+      }
+      section.appendChild(head);
+      section.appendChild(ul);
+      frag.appendChild(section);
+    }
+    box.replaceChildren(frag);
+  }
+
+  /* items: [{jid, name, description, occupants (number or null)}];
+   * draws those matching `filter` (name, address or description, any case),
+   * at most `limit`. Returns {shown, matched}. Filtering happens here: typing
+   * in the filter costs no Python and no conversion of the list. */
+  function renderDirectory(ul, items, filter, limit) {
+    var needle = str(filter).trim().toLowerCase();
+    var frag = document.createDocumentFragment();
+    var matched = 0, shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      var it = items[i];
+      if (needle) {
+        var hay = (str(it.name) + "\n" + str(it.jid) + "\n" + str(it.description)).toLowerCase();
+        if (hay.indexOf(needle) < 0) { continue; }
+      }
+      matched++;
+      if (limit > 0 && shown >= limit) { continue; }
+      shown++;
+      var nameId = "dir-" + i + "-name";
+      var li = el("li", "dir-room");
+      li.dataset.room = str(it.jid);
+      li.setAttribute("aria-labelledby", nameId);
+      var text = el("div", "dir-text");
+      var name = el("span", "dir-name", str(it.name) || str(it.jid));
+      name.id = nameId;
+      text.appendChild(name);
+      text.appendChild(el("span", "dir-address", str(it.jid)));
+      if (it.description) { text.appendChild(el("p", "dir-description", str(it.description))); }
+      if (typeof it.occupants === "number") {
+        text.appendChild(el("span", "dir-count",
+                            it.occupants + (it.occupants === 1 ? " person" : " people")));
+      }
+      var join = el("button", "dir-join", "Join");
+      join.type = "button";
+      join.id = "dir-" + i + "-join";
+      join.dataset.room = str(it.jid);
+      join.setAttribute("aria-labelledby", join.id + " " + nameId);
+      li.appendChild(text);
+      li.appendChild(join);
+      frag.appendChild(li);
+    }
+    ul.replaceChildren(frag);
+    return { shown: shown, matched: matched };
+  }
+
   /* Convert a DOMParser document element into nested arrays, in one call:
    * [localName, namespaceURI, [[attrName, value], ...], text, [children...]]
    * Namespace declarations (xmlns, xmlns:*) are skipped; xml:lang is kept
@@ -763,6 +940,9 @@
     createMessageList: createMessageList,
     MESSAGE_LIST_MAX_ROWS: MAX_ROWS,
     renderRequests: renderRequests,
+    renderRooms: renderRooms,
+    renderOccupants: renderOccupants,
+    renderDirectory: renderDirectory,
     parseXml: parseXml
   };
 })();

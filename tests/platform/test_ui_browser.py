@@ -103,6 +103,10 @@ class FakeApp:
     def deny(self, bare):
         self._call("deny", bare)
         self.requests.pop(bare, None)
+    # Rooms: none here (tests/platform/test_rooms_ui_browser.py has them).
+    def is_room(self, bare): return False
+    def rooms_list(self): return []
+    def room(self, jid): return None
 
 app = FakeApp()
 view = ChatView(app, TabLock())

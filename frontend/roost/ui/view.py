@@ -8,7 +8,9 @@ through `textContent` (there or here).
 The app's records are read through their documented attributes
 (docs/architecture.md, "ChatApp API used by the UI"); `_contact_item`,
 `_message_item` and `_render_requests` are the only places that know their
-shape.
+shape. Group chats (the Rooms list, the room pane, joining, the directory)
+are `roost.ui.rooms.RoomsView`, which this view creates and tells about the
+open conversation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
+from roost.ui.rooms import RoomsView
 from roost.ui.tabs import account_key, install_tabs
 
 TYPE_CHECKING = False
@@ -191,6 +194,9 @@ class ChatView:
             ("typing", self.on_typing),
         ):
             app.on(name, _logged(name, handler))
+        # Group chats (ui/rooms.py); after the handlers above, so its "state"
+        # handler sees the main screen up.
+        self.rooms = RoomsView(self, app)
 
     # -- login ------------------------------------------------------------
     def login(self, address: str, password: str, trusted: bool) -> None:
@@ -336,7 +342,8 @@ class ChatView:
 
     def on_messages(self, bare: str, entries: list[Any]) -> None:
         """New entries in a conversation (live, carbons, archive, own)."""
-        self._contacts_dirty = True  # previews and unread counts
+        if not self.app.is_room(bare):  # rooms: ui/rooms.py redraws their list
+            self._contacts_dirty = True  # previews and unread counts
         if bare == self.active:
             self._pending.extend(entries)
         self._schedule()
@@ -487,6 +494,7 @@ class ChatView:
         self._pending = []
         self.render.renderContacts(self.contacts, to_js([]))
         self.render.renderRequests(self.requests_box, to_js([]))
+        self.rooms.reset()
         self.list.clear()
         self._older_at = None
         self.chat_title.textContent = "No conversation open"
@@ -524,9 +532,10 @@ class ChatView:
         self._contacts_dirty = False
         contacts = self.app.contacts
         items = [self._contact_item(b, c) for b, c in contacts.items()]
-        # People who wrote to us without being in the roster are listed too.
+        # People who wrote to us without being in the roster are listed too
+        # (rooms have their own list).
         for bare in self.app.conversation_list():
-            if bare not in contacts:
+            if bare not in contacts and not self.app.is_room(bare):
                 items.append(self._contact_item(bare, None))
         items.sort(key=lambda it: (it["presence"] == "offline", str(it["name"]).lower()))
         self.render.renderContacts(self.contacts, to_js(items))
@@ -557,13 +566,26 @@ class ChatView:
 
     def open_chat(self, bare: str) -> None:
         self.active = bare
-        self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
+        if not self.rooms.opened(bare):  # a room draws its own header
+            self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
         self._render_typing()
         self.list.clear()
         self.root.dataset.view = "chat"
         self.app.open_chat(bare)  # "loaded" draws it (at once when it's in memory)
         self._render_contacts()
         self.text.focus()
+
+    def close_chat(self) -> None:
+        """No conversation open (a room just left); on a phone, the list again."""
+        self.active = None
+        self._pending = []
+        self._older_at = None
+        self.list.clear()
+        self.rooms.opened(None)
+        self.chat_title.textContent = "No conversation open"
+        self._render_typing()
+        self.root.dataset.view = "list"
+        self._render_contacts()
 
     def _on_back(self, _ev: Any) -> None:
         self.root.dataset.view = "list"
@@ -604,7 +626,7 @@ class ChatView:
         if entry.kind == "gap":
             return {"cursor": cursor, "kind": "gap", "id": "", "stamp": entry.stamp * 1000.0}
         state = str(entry.state)
-        return {
+        item: dict[str, object] = {
             "cursor": cursor,
             "kind": "message",
             "id": entry.id or "",
@@ -617,6 +639,11 @@ class ChatView:
             "state": STATE_TEXT.get(state, "") if entry.outgoing else "",
             "state_key": state,
         }
+        room = self.rooms.active_room
+        if room is not None:  # rooms: who wrote it, and whether it names us
+            item["nick"] = str(self.app.display_sender(room, entry))
+            item["mention"] = bool(self.app.is_mention(room, entry))
+        return item
 
     def _on_key(self, ev: Any) -> None:
         if ev.key == "Enter" and not ev.shiftKey and not ev.isComposing:
