@@ -45,7 +45,8 @@ class RoostServer:
         client_lines = "".join(f'{k} = "{v}"\n' for k, v in (client or {}).items())
         self.config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nstatic_dir = "{dist}"\n\n'
-            f'[[xmpp.servers]]\ndomain = "{prosody.domain}"\nhost = "127.0.0.1"\n'
+            f'[[xmpp.servers]]\ndomain = "{prosody.domain}"\n'
+            f'host = "{getattr(prosody, "host", "127.0.0.1")}"\n'
             f'port = {xmpp_port or prosody.c2s_port}\ntls = "none"\n\n'
             f"[client]\n{client_lines}"
         )
