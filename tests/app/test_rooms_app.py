@@ -181,3 +181,23 @@ def test_leave_room() -> None:
     assert server.muc.joined.get(ROOM) is None
     r = app.room(ROOM)
     assert r is None or r.state == "left"
+
+
+def test_scrolling_up_pages_back_through_the_room_archive() -> None:
+    server, platform, app, rec = logged_in()
+    room = server.muc.room("big", "Big room")
+    for i in range(80):
+        server.muc.say(room, "bob", f"old {i:02d}")
+    app.join_room(room.jid)
+    platform.run()
+    assert bodies(app, room.jid) == [f"old {i:02d}" for i in range(30, 80)]  # the newest 50
+    app.open_chat(room.jid)
+    platform.run()
+    assert app.load_older(room.jid)
+    platform.run()
+    assert bodies(app, room.jid) == [f"old {i:02d}" for i in range(80)]
+    asked = server.received[-1] if server.received else None
+    assert asked is not None
+    assert app.unread(room.jid) == 0  # history, not news
+    assert rec.named("history")[-1] == (room.jid, False)  # nothing older
+    assert not app.load_older(room.jid)

@@ -432,6 +432,26 @@ def test_stashed_and_stored_outbox_copies_are_one_in_stored_order(
     assert len(read_all(loop, backend)) == 4
 
 
+def test_history_paged_back_goes_before_equal_stamps_and_survives_a_reload(
+    loop: Loop, backend: Backend
+) -> None:
+    store = new_store(loop, backend)
+    for i in range(3, 6):
+        store.add(BOB, BOB, f"m{i}", 7.0, id=f"id{i}", archive_id=f"A{i}")
+    for i in (2, 1, 0):  # an older page, newest first
+        store.add(BOB, BOB, f"m{i}", 7.0, id=f"id{i}", archive_id=f"A{i}", older=True)
+    assert bodies(store.latest(BOB, 10)) == [f"m{i}" for i in range(6)]
+    loop.run()
+    again = new_store(loop, backend)
+    again.load_conversation(BOB)
+    loop.run()
+    assert bodies(again.latest(BOB, 10)) == [f"m{i}" for i in range(6)]
+    again.add(BOB, BOB, "older still", 7.0, id="x", archive_id="X", older=True)
+    assert bodies(again.latest(BOB, 10))[0] == "older still"
+    again.add(BOB, BOB, "newest", 7.0, id="y", archive_id="Y")
+    assert bodies(again.latest(BOB, 10))[-1] == "newest"
+
+
 def test_untrusted_store_writes_nothing(loop: Loop, backend: Backend) -> None:
     store = MessageStore(backend, loop.call_later, loop.cancel)  # backend.trusted is False
     assert not store.persist

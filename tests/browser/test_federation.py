@@ -99,7 +99,7 @@ def test_user_of_a_joins_a_room_on_b_chats_there_and_one_to_one(
         bob.send_raw(f'<message type="groupchat" to="{room}"><body>hello from b</body></message>')
         log = page.get_by_role("log")
         expect(log.get_by_text("hello from b")).to_be_visible(timeout=S2S_MS)
-        source, rows = rp.read_conversation(page, room)
+        _source, rows = rp.read_conversation(page, room)
         bodies = [r.body for r in rows]
         assert bodies.count("hello from a") == 1 and bodies.count("hello from b") == 1, rows
         assert bodies.index("hello from a") < bodies.index("hello from b"), rows

@@ -1047,6 +1047,7 @@ class ChatApp:
         outgoing: bool,
         state: str,
         archive_id: str | None,
+        older: bool = False,
     ) -> tuple[StoredMessage, bool] | None:
         """Put a message into the store; None without a store."""
         store = self.store
@@ -1055,6 +1056,7 @@ class ChatApp:
         return store.add(
             bare, sender, chat.body, stamp, id=chat.id, outgoing=outgoing, state=state,
             archive_id=archive_id, origin_id=chat.origin_id, replaces=chat.replaces,
+            older=older,
         )
 
     def _shown(self, bare: str, m: StoredMessage, created: bool, unread: bool) -> None:
@@ -1330,7 +1332,8 @@ class ChatApp:
             store.set_cursor(GLOBAL, archive_id, stamp)
 
     def _insert_archived(
-        self, page: list[ArchiveMessage], missed: bool, created: set[int] | None = None
+        self, page: list[ArchiveMessage], missed: bool, created: set[int] | None = None,
+        older: bool = False,
     ) -> list[str]:
         """Put a page of archived messages into the store (deduplicated against
         what is there: live copies, offline copies, stored history); tell the
@@ -1344,7 +1347,8 @@ class ChatApp:
         # Archive stamps as they are: ties (whole seconds) go by the order
         # the archive gave them in (the store's seq), and live messages wait
         # for the catch-up (`_held`), so they follow it.
-        for event in page:
+        # Paging back (`older`): newest first, each placed before the known ones.
+        for event in reversed(page) if older else page:
             chat = event.message
             if not isinstance(chat, ChatMessage) or not chat.body:
                 continue
@@ -1359,7 +1363,7 @@ class ChatApp:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
             state = SERVER if outgoing else RECEIVED
-            added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id)
+            added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id, older)
             if added is None:
                 continue
             m, is_new = added
@@ -1373,6 +1377,8 @@ class ChatApp:
             if created is not None:
                 created.add(id(m))
         for bare, entries in created_in.items():
+            if older:
+                entries.reverse()
             self._read_stored(store, bare)
             if missed and self.active != bare:
                 incoming = sum(
@@ -1403,9 +1409,7 @@ class ChatApp:
             if history.jid == bare:
                 return False
         oldest = store.oldest_archive_id(bare)
-        query_id = client.query_archive(
-            with_jid=bare, before_id=oldest, before_last=oldest is None, max=HISTORY_PAGE
-        )
+        query_id = self._archive_before(client, bare, oldest)
         self._flush()
         self._history[query_id] = _History(bare, query_id)
         return True
@@ -1429,12 +1433,27 @@ class ChatApp:
             if m.archive_id:
                 before_id = m.archive_id
                 break
-        query_id = client.query_archive(
-            with_jid=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
-        )
+        query_id = self._archive_before(client, bare, before_id)
         self._flush()
         self._history[query_id] = _History(bare, query_id, gap)
         return True
+
+    def _archive_before(self, client: XmppClient, bare: str, before_id: str | None) -> str:
+        """A page of `bare`'s history before `before_id` (None: the newest):
+        a room's own archive, or ours filtered by the contact."""
+        if self.rooms.is_room(bare):
+            return client.query_archive(
+                room=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
+            )
+        return client.query_archive(
+            with_jid=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
+        )
+
+    def _insert_history(self, history: _History) -> None:
+        if self.rooms.is_room(history.jid):
+            self.rooms.insert_history(history.jid, history.page)
+        else:
+            self._insert_archived(history.page, False, older=True)
 
     def _on_history_done(self, event: ArchiveDone) -> None:
         history = self._history.pop(event.query_id, None)
@@ -1442,7 +1461,7 @@ class ChatApp:
         if history is None or store is None:
             return
         gap = history.gap
-        self._insert_archived(history.page, False)
+        self._insert_history(history)
         if gap is not None:
             # Filled when the page reaches back past the gap; else it stays
             # (narrower: newer messages came) for another try, or for good
@@ -1461,7 +1480,7 @@ class ChatApp:
         history = self._history.pop(event.query_id, None)
         if history is None:
             return
-        self._insert_archived(history.page, False)
+        self._insert_history(history)
         if history.gap is None:
             self._emit("history", history.jid, False)
         if isinstance(event, ArchiveFailed):

@@ -588,6 +588,46 @@ class RoomManager:
                 room=room.jid, before_last=True, max=HISTORY_PAGE
             )
 
+    def _insert_page(
+        self, room: Room, page: list[ArchiveMessage], unread: bool, older: bool = False
+    ) -> None:
+        """Archived room messages into the store (deduplicated by the room's
+        archive id, then origin-id); `unread`: they count as missed."""
+        store = self._store
+        if store is None:
+            return
+        created: list[object] = []
+        for event in reversed(page) if older else page:
+            chat = event.message
+            if not isinstance(chat, GroupchatMessage) or not chat.body:
+                continue
+            own = chat.nick == room.nick
+            sender = self._sender(room, chat.nick, own)
+            stamp = event.stamp if event.stamp is not None else self._now()
+            m, is_new = store.add(
+                room.jid, sender, chat.body, stamp, id=chat.id, outgoing=own,
+                state=SERVER if own else "received", archive_id=event.archive_id,
+                origin_id=chat.origin_id, replaces=chat.replaces, older=older,
+            )
+            if is_new and m.kind == "message":
+                created.append(m)
+                if unread and not own:
+                    store.set_unread(room.jid, store.unread(room.jid) + 1)
+            if event.archive_id and (room._newest is None or stamp >= room._newest[1]):
+                room._newest = (event.archive_id, stamp)
+        if older:
+            created.reverse()
+        if created:
+            self._emit("messages", room.jid, created)
+
+    def insert_history(self, bare: str, page: list[ArchiveMessage]) -> None:
+        """An older page of a room's archive (scrolling up): history, not news."""
+        room = self.rooms.get(bare)
+        if room is not None:
+            newest = room._newest
+            self._insert_page(room, page, unread=False, older=True)
+            room._newest = newest  # paging back never moves the catch-up cursor
+
     def owns_query(self, query_id: str | None) -> Room | None:
         if query_id is None:
             return None
@@ -605,27 +645,7 @@ class RoomManager:
         if store is None:
             return
         forward = store.cursor(room.jid) is not None
-        created: list[object] = []
-        for event in page:
-            chat = event.message
-            if not isinstance(chat, GroupchatMessage) or not chat.body:
-                continue
-            own = chat.nick == room.nick
-            sender = self._sender(room, chat.nick, own)
-            stamp = event.stamp if event.stamp is not None else self._now()
-            m, is_new = store.add(
-                room.jid, sender, chat.body, stamp, id=chat.id, outgoing=own,
-                state=SERVER if own else "received", archive_id=event.archive_id,
-                origin_id=chat.origin_id, replaces=chat.replaces,
-            )
-            if is_new and m.kind == "message":
-                created.append(m)
-                if forward and not own and app.active != room.jid:  # type: ignore[attr-defined]
-                    store.set_unread(room.jid, store.unread(room.jid) + 1)
-            if event.archive_id:
-                room._newest = (event.archive_id, stamp)
-        if created:
-            self._emit("messages", room.jid, created)
+        self._insert_page(room, page, unread=forward and app.active != room.jid)  # type: ignore[attr-defined]
         more = (
             isinstance(done, ArchiveDone) and forward and not done.complete
             and done.last is not None and client is not None

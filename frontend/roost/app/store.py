@@ -396,6 +396,7 @@ class MessageStore:
         "_dirty_conversations",
         "_dirty_cursors",
         "_inflight",
+        "_low_seq",
         "_next_seq",
         "_outbox",
         "_outbox_deletes",
@@ -424,6 +425,9 @@ class MessageStore:
         self._cursors: dict[str, Cursor] = {}
         self._outbox: list[StoredMessage] = []  # oldest first
         self._next_seq = 1
+        # History paged in backwards gets seqs below every stored one (0, -1,
+        # -2, …): at an equal stamp it then sorts before what came earlier.
+        self._low_seq = 1
         # Until `load` has read the highest stored seq, new entries get
         # provisional seqs (renumbered then) and nothing is written.
         self.ready = not self.persist
@@ -452,7 +456,7 @@ class MessageStore:
             if cb is not None:
                 cb()
             return
-        pending = [4]
+        pending = [5]
 
         def one_done() -> None:
             pending[0] -= 1
@@ -460,6 +464,12 @@ class MessageStore:
                 self._loaded()
                 if cb is not None:
                     cb()
+
+        def got_first(values: list[object]) -> None:
+            for v in values:
+                if isinstance(v, dict):
+                    self._low_seq = min(self._low_seq, int(v.get("seq") or 0))
+            one_done()
 
         def got_last(values: list[object]) -> None:
             for v in values:
@@ -512,6 +522,7 @@ class MessageStore:
         self.storage.all(_CURSORS, got_cursors)
         self.storage.all(_OUTBOX, got_outbox)
         self.storage.all(_CONVERSATIONS, got_conversations)
+        self.storage.query(_MESSAGES, None, None, None, got_first, limit=1)
 
     def _loaded(self) -> None:
         """Give provisional entries real seqs (after every stored one), then write."""
@@ -597,6 +608,7 @@ class MessageStore:
                 continue
             seq = int(v.get("seq") or 0)
             self._next_seq = max(self._next_seq, seq + 1)
+            self._low_seq = min(self._low_seq, seq)
             if seq in self._deletes:
                 continue  # removed here, not yet from storage
             if v.get("kind") == GAP:
@@ -650,7 +662,11 @@ class MessageStore:
             conv = self._conversations[jid] = _Conversation(jid)
         return conv
 
-    def _new_seq(self, entry: Entry) -> None:
+    def _new_seq(self, entry: Entry, older: bool = False) -> None:
+        if older and self.ready:
+            self._low_seq -= 1
+            entry.seq = self._low_seq
+            return
         entry.seq = self._next_seq
         self._next_seq += 1
         if not self.ready:
@@ -669,8 +685,13 @@ class MessageStore:
         archive_id: str | None = None,
         origin_id: str | None = None,
         replaces: str | None = None,
+        older: bool = False,
     ) -> tuple[StoredMessage, bool]:
         """Add a message (live, carbon, or archived); returns (record, created).
+
+        `older`: it comes from paging back (history before what is known):
+        at an equal stamp it goes before what is there (add such a page
+        newest first).
 
         `created` is False when it was a copy of a known message (which may
         have been enriched: archive id, origin id, a later state). A
@@ -693,7 +714,7 @@ class MessageStore:
         m = StoredMessage(
             conversation, sender, body, stamp, id, outgoing, state, archive_id, origin_id, replaces
         )
-        self._new_seq(m)
+        self._new_seq(m, older)
         conv.register(m)
         if m.kind == CORRECTION:
             self._touch(m)  # stored, for dedup; not shown
