@@ -55,6 +55,19 @@ def test_join_shows_occupants_subject_and_saves_a_bookmark() -> None:
     assert ROOM not in app.contacts and ROOM not in app.conversation_list()
 
 
+def test_a_joined_room_is_titled_by_its_name() -> None:
+    """The room's name (its disco#info identity) replaces the address's local
+    part once joined; a room without one keeps the local part."""
+    _server, _platform, app, _rec = joined()
+    assert app.room(ROOM).name == "Chess club"
+    server, platform, app, _rec = logged_in()
+    server.muc.room("plain")
+    app.join_room(f"plain@{MUC_DOMAIN}")
+    platform.run()
+    room = app.room(f"plain@{MUC_DOMAIN}")
+    assert room.state == "joined" and room.name == "plain"
+
+
 def test_messages_reflection_unread_and_mentions() -> None:
     server, platform, app, _rec = joined()
     room = server.muc.rooms[ROOM]
@@ -128,6 +141,29 @@ def test_rejoin_after_a_drop_fills_the_gap_from_the_room_archive_once() -> None:
     server.muc.say(room, "bob", "after")
     platform.run()
     assert bodies(app, ROOM) == ["before", "while away 1", "while away 2", "after"]
+
+
+def test_missed_messages_naming_us_count_as_mentions() -> None:
+    """Caught up from the room's archive after time away, a message naming us
+    is a mention on the room's row, as it would have been live."""
+    server, platform, app, rec = joined(trusted=True)
+    room = server.muc.rooms[ROOM]
+    server.muc.say(room, "bob", "before")
+    platform.run()
+    platform.connections[-1].drop()
+    platform.run(timers=False)
+    server.muc.drop_user(room)
+    server.muc.say(room, "bob", "while away")
+    server.muc.say(room, "bob", "alice, are you there?")
+    rooms_events = len(rec.named("rooms"))
+    platform.advance(5)
+    platform.run()
+    assert bodies(app, ROOM) == ["before", "while away", "alice, are you there?"]
+    assert app.unread(ROOM) == 3  # the room is not open
+    assert app.room(ROOM).mentions == 1
+    assert len(rec.named("rooms")) > rooms_events
+    app.open_chat(ROOM)
+    assert app.room(ROOM).mentions == 0
 
 
 def test_self_ping_after_resume_rejoins_a_dropped_room() -> None:

@@ -23,6 +23,12 @@ DELAY_NS = "urn:xmpp:delay"
 CARBONS_NS = "urn:xmpp:carbons:2"
 FORWARD_NS = "urn:xmpp:forward:0"
 CLIENT_NS = "jabber:client"
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_USER_NS = MUC_NS + "#user"
+MUC_OWNER_NS = MUC_NS + "#owner"
+MUC_ADMIN_NS = MUC_NS + "#admin"
+DATA_NS = "jabber:x:data"
+STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
 class Seen:
@@ -51,6 +57,58 @@ class Seen:
         return (f"Seen({self.body!r} from {self.sender} via {self.via}, id={self.id!r}, "
                 f"origin_id={self.origin_id!r}, stanza_id={self.stanza_id!r}"
                 f"{', delayed' if self.delayed else ''})")
+
+
+class RoomSaid:
+    """One groupchat message (with a body or a subject) this peer received
+    from a room (XEP-0045), in arrival order; `delayed`: room history."""
+
+    __slots__ = ("body", "delayed", "id", "nick", "room", "stanza_id", "subject")
+
+    def __init__(self, room: str, nick: str, body: str | None, subject: str | None, id: str,
+                 stanza_id: str, delayed: bool) -> None:
+        self.room = room  # the room's bare JID
+        self.nick = nick  # "" for the room itself
+        self.body = body
+        self.subject = subject
+        self.id = id
+        self.stanza_id = stanza_id  # the room's XEP-0359 stanza-id (`by` the room)
+        self.delayed = delayed
+
+    def __repr__(self) -> str:
+        what = f"subject {self.subject!r}" if self.subject is not None else repr(self.body)
+        return f"RoomSaid({what} from {self.room}/{self.nick}{', delayed' if self.delayed else ''})"
+
+
+class RoomPresence:
+    """One presence from a room occupant (or a room's error), in arrival order."""
+
+    __slots__ = ("affiliation", "codes", "condition", "jid", "nick", "reason", "role", "room",
+                 "type")
+
+    def __init__(self, room: str, nick: str, type: str, codes: set[str], role: str,
+                 affiliation: str, jid: str, reason: str, condition: str) -> None:
+        self.room = room
+        self.nick = nick
+        self.type = type  # "available", "unavailable", "error"
+        self.codes = codes  # XEP-0045 status codes ("110" = it is us, "307" = kicked, ...)
+        self.role = role
+        self.affiliation = affiliation
+        self.jid = jid  # the occupant's real JID when the room shows it
+        self.reason = reason
+        self.condition = condition  # the error condition of an error presence
+
+    def __repr__(self) -> str:
+        extra = f" {self.condition}" if self.condition else f" codes={sorted(self.codes)}"
+        return f"RoomPresence({self.room}/{self.nick} {self.type}{extra} {self.role})"
+
+
+class RoomError(RuntimeError):
+    """A room refused to let us in: `condition` is the stanza error's."""
+
+    def __init__(self, room: str, condition: str) -> None:
+        super().__init__(f"joining {room} failed: {condition}")
+        self.condition = condition
 
 
 def dedup(messages: Iterable[Seen]) -> tuple[list[Seen], list[tuple[Seen, Seen]]]:
@@ -104,6 +162,10 @@ class ThreadedPeer:
         self.presence: queue.Queue[tuple[str, str]] = queue.Queue()
         # XEP-0184 receipts received: (from full JID, acknowledged id).
         self.receipts: queue.Queue[tuple[str, str]] = queue.Queue()
+        # Group chats (XEP-0045): what rooms said and their presences, in
+        # arrival order (see join_room / room_bodies / occupants).
+        self.room_said: list[RoomSaid] = []
+        self.room_presence: list[RoomPresence] = []
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._client: Any = None
@@ -175,6 +237,13 @@ class ThreadedPeer:
             Callback("receipts", MatchXPath("{jabber:client}message/{urn:xmpp:receipts}received"),
                      on_receipt)
         )
+        client.register_handler(
+            Callback("muc-message", MatchXPath("{jabber:client}message"), self._on_room_message)
+        )
+        client.register_handler(
+            Callback("muc-presence", MatchXPath("{jabber:client}presence"),
+                     self._on_room_presence)
+        )
         client.add_event_handler("session_start", on_start)
         client.add_event_handler("message", on_message)
         client.add_event_handler("presence", on_presence)
@@ -187,6 +256,207 @@ class ThreadedPeer:
 
     def _call(self, fn: Any) -> None:
         self._loop.call_soon_threadsafe(fn)
+
+    # -- group chats (runs on the peer's loop) ----------------------------
+    def _on_room_message(self, msg: Any) -> None:
+        xml = msg.xml
+        if xml.get("type") != "groupchat":
+            return
+        frm = xml.get("from") or ""
+        room, _, nick = frm.partition("/")
+        body = xml.find(f"{{{CLIENT_NS}}}body")
+        subject = xml.find(f"{{{CLIENT_NS}}}subject")
+        if body is None and subject is None:
+            return
+        stanza_id = ""
+        for sid in xml.findall(f"{{{SID_NS}}}stanza-id"):
+            if sid.get("by") == room:
+                stanza_id = sid.get("id") or ""
+        said = RoomSaid(room, nick, None if body is None else (body.text or ""),
+                        None if subject is None or body is not None else (subject.text or ""),
+                        xml.get("id") or "", stanza_id,
+                        xml.find(f"{{{DELAY_NS}}}delay") is not None)
+        with self._seen_lock:
+            self.room_said.append(said)
+            self._seen_lock.notify_all()
+
+    def _on_room_presence(self, pres: Any) -> None:
+        xml = pres.xml
+        x = xml.find(f"{{{MUC_USER_NS}}}x")
+        kind = xml.get("type") or "available"
+        if x is None and kind != "error":
+            return
+        frm = xml.get("from") or ""
+        room, _, nick = frm.partition("/")
+        codes: set[str] = set()
+        role = affiliation = jid = reason = condition = ""
+        if x is not None:
+            codes = {s.get("code") or "" for s in x.findall(f"{{{MUC_USER_NS}}}status")}
+            item = x.find(f"{{{MUC_USER_NS}}}item")
+            if item is not None:
+                role = item.get("role") or ""
+                affiliation = item.get("affiliation") or ""
+                jid = item.get("jid") or ""
+                why = item.find(f"{{{MUC_USER_NS}}}reason")
+                reason = "" if why is None else (why.text or "")
+        if kind == "error":
+            error = xml.find(f"{{{CLIENT_NS}}}error")
+            for child in [] if error is None else list(error):
+                if child.tag.startswith(f"{{{STANZAS_NS}}}") and not child.tag.endswith("}text"):
+                    condition = child.tag.split("}", 1)[1]
+        with self._seen_lock:
+            self.room_presence.append(
+                RoomPresence(room, nick, kind, codes, role, affiliation, jid, reason, condition))
+            self._seen_lock.notify_all()
+
+    # -- group chats: what tests call -------------------------------------
+    def join_room(self, room: str, nick: str, password: str | None = None,
+                  timeout: float = 15.0) -> RoomPresence:
+        """Join `room` (bare JID) as `nick` without history; our own presence
+        in it (status 110), or RoomError with the room's error condition."""
+        with self._seen_lock:
+            start = len(self.room_presence)
+
+        def go() -> None:
+            pres = self._client.make_presence(pto=f"{room}/{nick}")
+            x = ElementTree.SubElement(pres.xml, f"{{{MUC_NS}}}x")
+            history = ElementTree.SubElement(x, f"{{{MUC_NS}}}history")
+            history.set("maxstanzas", "0")
+            if password is not None:
+                ElementTree.SubElement(x, f"{{{MUC_NS}}}password").text = password
+            pres.send()
+
+        self._call(go)
+        found: list[RoomPresence] = []
+
+        def answered() -> bool:
+            for p in self.room_presence[start:]:
+                if p.room == room and p.nick == nick and (
+                        p.type == "error" or "110" in p.codes):
+                    found.append(p)
+                    return True
+            return False
+
+        if not self.wait_until(answered, timeout):
+            raise TimeoutError(f"{self.jid}: no answer from {room} to joining as {nick}")
+        if found[0].type == "error":
+            raise RoomError(room, found[0].condition)
+        return found[0]
+
+    def change_nick(self, room: str, new_nick: str) -> None:
+        """Our nick in `room` becomes `new_nick` (a presence to the new occupant JID)."""
+        self._call(lambda: self._client.send_presence(pto=f"{room}/{new_nick}"))
+
+    def leave_room(self, room: str, nick: str) -> None:
+        self._call(lambda: self._client.send_presence(pto=f"{room}/{nick}", ptype="unavailable"))
+
+    def say(self, room: str, body: str, id: str | None = None) -> None:
+        """A groupchat message to `room`."""
+
+        def go() -> None:
+            msg = self._client.make_message(mto=room, mbody=body, mtype="groupchat")
+            if id is not None:
+                msg["id"] = id
+            msg.send()
+
+        self._call(go)
+
+    def say_many(self, room: str, bodies: Iterable[str]) -> None:
+        items = list(bodies)
+
+        def go() -> None:
+            for body in items:
+                self._client.send_message(mto=room, mbody=body, mtype="groupchat")
+
+        self._call(go)
+
+    def set_subject(self, room: str, subject: str) -> None:
+        self._call(lambda: self._client.send_message(mto=room, msubject=subject,
+                                                     mtype="groupchat"))
+
+    def configure_room(self, room: str, values: dict[str, Any], timeout: float = 10.0) -> None:
+        """Set fields of the room's configuration form (XEP-0045 owner form):
+        {var: str | bool | list[str]}. AssertionError when the form lacks one."""
+
+        async def go() -> None:
+            get = self._client.make_iq_get(ito=room)
+            get.xml.append(ElementTree.Element(f"{{{MUC_OWNER_NS}}}query"))
+            form = (await get.send(timeout=timeout)).xml.find(
+                f"{{{MUC_OWNER_NS}}}query/{{{DATA_NS}}}x")
+            known = set() if form is None else {
+                f.get("var") for f in form.findall(f"{{{DATA_NS}}}field")}
+            unknown = set(values) - known
+            if unknown:
+                raise AssertionError(f"{room}'s configuration form has no {sorted(unknown)}")
+            submit = self._client.make_iq_set(ito=room)
+            query = ElementTree.SubElement(submit.xml, f"{{{MUC_OWNER_NS}}}query")
+            x = ElementTree.SubElement(query, f"{{{DATA_NS}}}x")
+            x.set("type", "submit")
+            fields: dict[str, Any] = {"FORM_TYPE": "http://jabber.org/protocol/muc#roomconfig",
+                                      **values}
+            for var, value in fields.items():
+                field = ElementTree.SubElement(x, f"{{{DATA_NS}}}field")
+                field.set("var", var)
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    text = ("1" if item else "0") if isinstance(item, bool) else str(item)
+                    ElementTree.SubElement(field, f"{{{DATA_NS}}}value").text = text
+            await submit.send(timeout=timeout)
+
+        asyncio.run_coroutine_threadsafe(go(), self._loop).result(timeout * 2 + 1)
+
+    def set_affiliation(self, room: str, jid: str, affiliation: str,
+                        timeout: float = 10.0) -> None:
+        """Make `jid` (bare) member / admin / owner / outcast / none of `room`."""
+
+        async def go() -> None:
+            iq = self._client.make_iq_set(ito=room)
+            query = ElementTree.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
+            item = ElementTree.SubElement(query, f"{{{MUC_ADMIN_NS}}}item")
+            item.set("jid", jid)
+            item.set("affiliation", affiliation)
+            await iq.send(timeout=timeout)
+
+        asyncio.run_coroutine_threadsafe(go(), self._loop).result(timeout + 1)
+
+    def set_role(self, room: str, nick: str, role: str, reason: str | None = None,
+                 timeout: float = 10.0) -> None:
+        """Give occupant `nick` of `room` a role; "none" kicks them."""
+
+        async def go() -> None:
+            iq = self._client.make_iq_set(ito=room)
+            query = ElementTree.SubElement(iq.xml, f"{{{MUC_ADMIN_NS}}}query")
+            item = ElementTree.SubElement(query, f"{{{MUC_ADMIN_NS}}}item")
+            item.set("nick", nick)
+            item.set("role", role)
+            if reason is not None:
+                ElementTree.SubElement(item, f"{{{MUC_ADMIN_NS}}}reason").text = reason
+            await iq.send(timeout=timeout)
+
+        asyncio.run_coroutine_threadsafe(go(), self._loop).result(timeout + 1)
+
+    def room_bodies(self, room: str, nick: str | None = None) -> list[str]:
+        """Bodies said in `room` (by `nick` if given), in arrival order."""
+        with self._seen_lock:
+            return [m.body for m in self.room_said if m.room == room and m.body is not None
+                    and (nick is None or m.nick == nick)]
+
+    def occupants(self, room: str) -> dict[str, RoomPresence]:
+        """Who is in `room` now as we saw it: nick → their last presence."""
+        present: dict[str, RoomPresence] = {}
+        with self._seen_lock:
+            for p in self.room_presence:
+                if p.room != room or p.type == "error":
+                    continue
+                if p.type == "unavailable":
+                    present.pop(p.nick, None)
+                else:
+                    present[p.nick] = p
+        return present
+
+    def presences(self, room: str) -> list[RoomPresence]:
+        with self._seen_lock:
+            return [p for p in self.room_presence if p.room == room]
 
     # -- what this peer holds (Conversations-like) ------------------------
     def _record(self, xml: Any, via: str) -> None:

@@ -500,6 +500,9 @@ class RoomManager:
         if not room.bookmarked or not room.autojoin:
             room.autojoin = True
             self._save_bookmark(room)
+        # Its name (disco#info identity): the title, instead of the address's local part.
+        qid = client.disco_info(JID.parse(room.jid))
+        self._queries[qid] = (room.jid, "name")
         self._start_catchup(room)
         self._app._send_outbox()  # type: ignore[attr-defined]
         self._flush()
@@ -597,6 +600,7 @@ class RoomManager:
         if store is None:
             return
         created: list[object] = []
+        mentions = room.mentions
         for event in reversed(page) if older else page:
             chat = event.message
             if not isinstance(chat, GroupchatMessage) or not chat.body:
@@ -613,12 +617,16 @@ class RoomManager:
                 created.append(m)
                 if unread and not own:
                     store.set_unread(room.jid, store.unread(room.jid) + 1)
+                    if names_nick(chat.body, room.nick):
+                        room.mentions += 1  # missed while away: as if it came live
             if event.archive_id and (room._newest is None or stamp >= room._newest[1]):
                 room._newest = (event.archive_id, stamp)
         if older:
             created.reverse()
         if created:
             self._emit("messages", room.jid, created)
+        if room.mentions != mentions:
+            self._emit("rooms")
 
     def insert_history(self, bare: str, page: list[ArchiveMessage]) -> None:
         """An older page of a room's archive (scrolling up): history, not news."""
@@ -797,6 +805,11 @@ class RoomManager:
         return sorted(directory.rooms.values(), key=lambda r: (r.name.lower(), r.jid))
 
     def _on_disco(self, event: DiscoInfoResult | DiscoItemsResult) -> None:
+        mine = self._queries.get(event.query_id)
+        if mine is not None and mine[1] == "name" and isinstance(event, DiscoInfoResult):
+            del self._queries[event.query_id]
+            self._on_room_name(mine[0], event)
+            return
         directory, client = self._directory, self._client
         what = None if directory is None else directory.pending.pop(event.query_id, None)
         if directory is None or what is None or client is None:
@@ -833,6 +846,18 @@ class RoomManager:
                     asked += 1
         self._flush()
         self._directory_progress(directory)
+
+    def _on_room_name(self, bare: str, event: DiscoInfoResult) -> None:
+        room = self.rooms.get(bare)
+        if room is None or str(event.jid.bare) != bare:
+            return
+        for category, _type, name in event.identities:
+            text = (name or "").strip()
+            if category == "conference" and text:
+                if text != room.name:
+                    room.name = text
+                    self._changed(room)
+                return
 
     def _list_service(self, directory: _Directory, service: str) -> None:
         client = self._client

@@ -138,6 +138,7 @@ class RoomsView:
         self.retry_slot = _el("room-retry-slot")
         self.send_button = _el("send")
         self.active_room: str | None = None
+        self._known: frozenset[str] = frozenset()  # the rooms listed, for the contacts list
         # What the banner shows now: redrawn (and the retry form rebuilt)
         # only when it changes, so a presence doesn't wipe what is typed.
         self._banner_key: tuple[object, ...] | None = None
@@ -276,8 +277,15 @@ class RoomsView:
 
     def _render_rooms(self) -> None:
         self._dirty.discard("rooms")
-        items = [self._room_item(str(jid)) for jid in self.app.rooms_list()]
+        jids = [str(jid) for jid in self.app.rooms_list()]
+        items = [self._room_item(jid) for jid in jids]
         self.render.renderRooms(self.list, to_js(items))
+        known = frozenset(jids)
+        if known != self._known:
+            # A stored conversation listed among the contacts before the
+            # bookmarks said it is a room (after a reload) leaves that list.
+            self._known = known
+            self.view.on_contact()
 
     # -- the room pane ----------------------------------------------------
     def opened(self, bare: str | None) -> bool:
@@ -771,6 +779,7 @@ class RoomsView:
         self._close_dialogs()
         self.opened(None)
         self.render.renderRooms(self.list, to_js([]))
+        self._known = frozenset()
         self.render.renderOccupants(self.occupants, to_js([]))
         self._dir_asked = False
         self._dir_rooms = {}
