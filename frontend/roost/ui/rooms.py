@@ -29,6 +29,7 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
+from roost.ui.handlers import logged
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,16 +100,7 @@ def join_link(hash_: str) -> str | None:
 
 
 def _logged(name: str, handler: Any) -> Any:
-    """`handler`, logging its exception to the console (the app's emitter swallows it)."""
-
-    def call(*args: object) -> None:
-        try:
-            handler(*args)
-        except Exception as exc:
-            window.console.error(f"Roost UI: rooms {name} handler failed: {exc!r}")
-            raise
-
-    return call
+    return logged("rooms " + name, handler)
 
 
 def _mount(template_id: str) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
+from roost.ui.handlers import logged as _logged
 from roost.ui.rooms import RoomsView
 from roost.ui.tabs import account_key, install_tabs
 
@@ -60,19 +61,6 @@ def _el(id_: str) -> Any:
 
 def _display_name(contact: Any, bare: str) -> str:
     return str(contact.display_name) if contact is not None else bare
-
-
-def _logged(name: str, handler: Any) -> Any:
-    """`handler`, logging its exception to the console (the app's emitter swallows it)."""
-
-    def call(*args: object) -> None:
-        try:
-            handler(*args)
-        except Exception as exc:
-            window.console.error(f"Roost UI: {name} handler failed: {exc!r}")
-            raise
-
-    return call
 
 
 class ChatView:

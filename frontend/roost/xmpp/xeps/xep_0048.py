@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from roost.xmpp import ns
 from roost.xmpp.element import Element
-from roost.xmpp.errors import JidError
 from roost.xmpp.jid import JID
-from roost.xmpp.xeps.xep_0402 import Bookmark
+from roost.xmpp.xeps.xep_0402 import Bookmark, bookmark_from
 
 NS = "storage:bookmarks"
-
-
-def _is_true(value: str | None) -> bool:
-    return value in ("true", "1")
 
 
 def build_get() -> Element:
@@ -32,19 +27,7 @@ def build_get() -> Element:
 
 
 def parse_conference(conference: Element) -> Bookmark | None:
-    try:
-        jid = JID.parse(conference.get("jid") or "")
-    except JidError:
-        return None
-    if jid.local is None or jid.resource is not None:
-        return None
-    return Bookmark(
-        jid,
-        conference.get("name") or None,
-        conference.find_text("nick", NS) or None,
-        conference.find_text("password", NS) or None,
-        _is_true(conference.get("autojoin")),
-    )
+    return bookmark_from(conference.get("jid"), conference, NS)
 
 
 def parse_storage(iq: Element) -> tuple[list[Bookmark], list[Element]]:

@@ -82,10 +82,13 @@ def build_conference(bookmark: Bookmark) -> Element:
     return conference
 
 
-def parse_conference(item_id: str | None, conference: Element) -> Bookmark | None:
-    """The `Bookmark` of one PEP item; None when its id is not a room JID."""
+def bookmark_from(
+    jid_text: str | None, conference: Element, ns: str, extensions: Element | None = None
+) -> Bookmark | None:
+    """A `Bookmark` from a `<conference/>` in namespace `ns` (this XEP's or
+    XEP-0048's); None when `jid_text` is not a room JID."""
     try:
-        jid = JID.parse(item_id or "")
+        jid = JID.parse(jid_text or "")
     except JidError:
         return None
     if jid.local is None or jid.resource is not None:
@@ -93,11 +96,16 @@ def parse_conference(item_id: str | None, conference: Element) -> Bookmark | Non
     return Bookmark(
         jid,
         conference.get("name") or None,
-        conference.find_text("nick", NS) or None,
-        conference.find_text("password", NS) or None,
+        conference.find_text("nick", ns) or None,
+        conference.find_text("password", ns) or None,
         _is_true(conference.get("autojoin")),
-        conference.find("extensions", NS),
+        extensions,
     )
+
+
+def parse_conference(item_id: str | None, conference: Element) -> Bookmark | None:
+    """The `Bookmark` of one PEP item; None when its id is not a room JID."""
+    return bookmark_from(item_id, conference, NS, conference.find("extensions", NS))
 
 
 def build_get() -> Element:
