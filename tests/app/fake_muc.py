@@ -53,6 +53,11 @@ class FakeRoom:
         self.archive: list[tuple[str, float, str, str, str | None]] = []
         self.seq = 0
         self.created = True  # the next join creates it (201)
+        # Its configuration (muc#roomconfig_* → value) as submitted; admin
+        # lists by affiliation (bare JIDs); invitations relayed (mediated).
+        self.config: dict[str, str] = {}
+        self.affiliations: dict[str, set[str]] = {}
+        self.invited: list[tuple[str, str | None]] = []
 
 
 class FakeMuc:
@@ -187,6 +192,8 @@ class FakeMuc:
         created = room.created
         room.created = False
         affiliation = "owner" if created else ("member" if own in room.members else "none")
+        if created:
+            room.affiliations.setdefault("owner", set()).add(own)
         role = "moderator" if created else "participant"
         for other in list(room.occupants):
             if other != nick:
@@ -202,6 +209,13 @@ class FakeMuc:
     def _on_message(self, message: Element, bare: str) -> None:
         room = self.rooms.get(bare)
         nick = self.joined.get(bare)
+        x = message.find("x", MUC_USER)
+        invite = None if x is None else x.find("invite", MUC_USER)
+        if invite is not None and room is not None:
+            room.invited.append((invite.get("to") or "", invite.find_text("reason", MUC_USER)))
+            if room.members_only:
+                room.members.add(invite.get("to") or "")
+            return
         if message.get("type") != "groupchat" or room is None or nick is None:
             self._error(message, "not-acceptable")
             return
@@ -255,20 +269,60 @@ class FakeMuc:
                     f'<field var="muc#roominfo_occupants"><value>{len(room.occupants)}</value>'
                     "</field></x>"
                 )
+                features = "".join(
+                    f'<feature var="{f}"/>'
+                    for f, on in (("muc_membersonly", room.members_only),
+                                  ("muc_passwordprotected", room.password is not None))
+                    if on
+                )
                 self._result(
                     iq,
                     f'<query xmlns="{DISCO_INFO}"><identity category="conference" type="text" '
-                    f'name="{_esc(room.name)}"/><feature var="{MUC}"/>{form}</query>',
+                    f'name="{_esc(room.name)}"/><feature var="{MUC}"/>{features}{form}</query>',
                 )
             else:
                 self._error(iq, "item-not-found")
             return
-        if iq.find("query", MUC_OWNER) is not None:
+        owner = iq.find("query", MUC_OWNER)
+        if owner is not None:
+            if room is not None and iq.get("type") == "get":
+                self._result(iq, f'<query xmlns="{MUC_OWNER}">{self._config_form(room)}</query>')
+                return
+            form = owner.find("x", "jabber:x:data")
+            if room is not None and form is not None:
+                for field in form.children:
+                    var = field.get("var")
+                    if var and var != "FORM_TYPE":
+                        room.config[var] = field.find_text("value", "jabber:x:data") or ""
+                self._apply_config(room)
             self._result(iq)
             return
         admin = iq.find("query", MUC_ADMIN)
         if admin is not None and room is not None:
             item = admin.find("item", MUC_ADMIN)
+            if iq.get("type") == "get" and item is not None:
+                wanted = item.get("affiliation") or ""
+                if self.joined.get(bare) is None or room.occupants.get(
+                    self.joined[bare], ("", "", "none")
+                )[2] not in ("owner", "admin"):
+                    self._error(iq, "forbidden", "auth")
+                    return
+                listed = "".join(
+                    f'<item affiliation="{wanted}" jid="{_esc(j)}"/>'
+                    for j in sorted(room.affiliations.get(wanted, set()))
+                )
+                self._result(iq, f'<query xmlns="{MUC_ADMIN}">{listed}</query>')
+                return
+            if item is not None and item.get("jid") and item.get("affiliation"):
+                who, what = item.get("jid") or "", item.get("affiliation") or ""
+                for members in room.affiliations.values():
+                    members.discard(who)
+                if what != "none":
+                    room.affiliations.setdefault(what, set()).add(who)
+                (room.members.add if what == "member" else room.members.discard)(who)
+                (room.banned.add if what == "outcast" else room.banned.discard)(who)
+                self._result(iq)
+                return
             if item is not None and item.get("role") == "none":
                 nick = item.get("nick") or ""
                 if nick in room.occupants:
@@ -281,6 +335,48 @@ class FakeMuc:
             self._archive_query(iq, room, mam)
             return
         self._error(iq, "service-unavailable")
+
+    @staticmethod
+    def _config_form(room: FakeRoom) -> str:
+        """Prosody's form, in short: the standard fields with the room's values."""
+        def field(var: str, kind: str, value: str, options: str = "") -> str:
+            return (f'<field var="{var}" type="{kind}">{options}'
+                    f"<value>{_esc(value)}</value></field>")
+
+        c = room.config
+        whois = "".join(f'<option label="{v}"><value>{v}</value></option>'
+                        for v in ("moderators", "anyone"))
+        return (
+            '<x xmlns="jabber:x:data" type="form">'
+            '<field var="FORM_TYPE" type="hidden">'
+            "<value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+            + field("muc#roomconfig_roomname", "text-single", c.get(
+                "muc#roomconfig_roomname", room.name))
+            + field("muc#roomconfig_roomdesc", "text-single", c.get("muc#roomconfig_roomdesc", ""))
+            + field("muc#roomconfig_persistentroom", "boolean", c.get(
+                "muc#roomconfig_persistentroom", "0"))
+            + field("muc#roomconfig_publicroom", "boolean", c.get(
+                "muc#roomconfig_publicroom", "1"))
+            + field("muc#roomconfig_membersonly", "boolean",
+                    "1" if room.members_only else "0")
+            + field("muc#roomconfig_whois", "list-single", c.get(
+                "muc#roomconfig_whois", "moderators"), whois)
+            + field("muc#roomconfig_passwordprotectedroom", "boolean",
+                    "1" if room.password is not None else "0")
+            + field("muc#roomconfig_roomsecret", "text-private", room.password or "")
+            + "</x>"
+        )
+
+    @staticmethod
+    def _apply_config(room: FakeRoom) -> None:
+        c = room.config
+        if "muc#roomconfig_roomname" in c:
+            room.name = c["muc#roomconfig_roomname"]
+        if "muc#roomconfig_membersonly" in c:
+            room.members_only = c["muc#roomconfig_membersonly"] in ("1", "true")
+        if "muc#roomconfig_passwordprotectedroom" in c:
+            protected = c["muc#roomconfig_passwordprotectedroom"] in ("1", "true")
+            room.password = c.get("muc#roomconfig_roomsecret") or None if protected else None
 
     def _archive_query(self, iq: Element, room: FakeRoom, query: Element) -> None:
         from roost.xmpp.stamps import format_datetime

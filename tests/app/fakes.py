@@ -757,7 +757,11 @@ class Recorder:
         "rooms",
         "room",
         "directory",
-        "invite",
+        "invites",
+        "room_settings",
+        "room_create",
+        "room_members",
+        "room_invite_sent",
     )
 
     def __init__(self, app: ChatApp) -> None:

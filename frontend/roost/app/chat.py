@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from roost.app.ports import Connection, MessageStorage, Platform
+    from roost.app.room_admin import RoomAdmin
     from roost.app.store import Entry
     from roost.xmpp.events import Record
 
@@ -1807,6 +1808,11 @@ class ChatApp:
 
     def set_subject(self, room: str, subject: str) -> None:
         self.rooms.set_subject(room, subject)
+
+    @property
+    def room_admin(self) -> RoomAdmin:
+        """Invitations, creating and configuring rooms, members (app/room_admin.py)."""
+        return self.rooms.admin
 
     def conversation_list(self) -> list[str]:
         """Conversations with messages, most recent first."""

@@ -18,6 +18,7 @@ dropped us meanwhile answers "not joined" and we join again.
 
 from __future__ import annotations
 
+from roost.app.room_admin import RoomAdmin
 from roost.app.store import SERVER, StoredMessage
 from roost.xmpp.errors import JidError
 from roost.xmpp.events import (
@@ -35,6 +36,7 @@ from roost.xmpp.events import (
     IqDone,
     IqFailed,
     MessageModerated,
+    NickChangeFailed,
     OccupantChanged,
     RoomConfigForm,
     RoomInvite,
@@ -58,7 +60,8 @@ if TYPE_CHECKING:
 ROOM_EVENTS = (
     AffiliationList, BookmarkChanged, BookmarksLoaded, DiscoInfoResult, DiscoItemsResult,
     GroupchatReceived, IqDone, IqFailed, MessageModerated, OccupantChanged, RoomConfigForm,
-    RoomInvite, RoomJoined, RoomJoinFailed, RoomLeft, RoomSubject, SelfPingResult,
+    NickChangeFailed, RoomInvite, RoomJoined, RoomJoinFailed, RoomLeft, RoomSubject,
+    SelfPingResult,
 )
 
 # Room archive paging: the newest HISTORY_PAGE on a first join, then forward
@@ -246,7 +249,7 @@ def names_nick(body: str, nick: str) -> bool:
 class RoomManager:
     """The rooms of one account (owned by `ChatApp`; see the module docstring)."""
 
-    __slots__ = ("_app", "_directory", "_ping_timer", "_queries", "rooms")
+    __slots__ = ("_app", "_directory", "_ping_timer", "_queries", "admin", "rooms")
 
     def __init__(self, app: object) -> None:
         self._app = app
@@ -255,6 +258,7 @@ class RoomManager:
         self._queries: dict[str, tuple[str, str]] = {}
         self._directory: _Directory | None = None
         self._ping_timer: object = None
+        self.admin = RoomAdmin(self)
 
     # -- helpers over the app ------------------------------------------------------
     @property
@@ -285,6 +289,7 @@ class RoomManager:
         self._queries = {}
         self._directory = None
         self._cancel_ping()
+        self.admin.reset()
 
     def _default_nick(self) -> str:
         own = getattr(self._app, "own_jid", None) or str(getattr(self._app, "_address", "") or "")
@@ -434,6 +439,8 @@ class RoomManager:
 
     # -- events ----------------------------------------------------------------------
     def handle(self, event: Record) -> None:
+        if not isinstance(event, (GroupchatReceived, OccupantChanged)) and self.admin.handle(event):
+            return  # the answer to an administration request
         if isinstance(event, GroupchatReceived):
             self._on_groupchat(event)
         elif isinstance(event, OccupantChanged):
@@ -450,9 +457,10 @@ class RoomManager:
                 room.subject = event.subject or ""
                 self._changed(room)
         elif isinstance(event, RoomInvite):
-            inviter = str(event.inviter.bare) if event.inviter is not None else "Someone"
-            self._emit("invite", str(event.room.bare), inviter, event.reason, event.password)
-            self._emit("notice", f"{inviter} invites you to the room {event.room.bare}.")
+            inviter = str(event.inviter.bare) if event.inviter is not None else None
+            self.admin.received(
+                str(event.room.bare), inviter, event.reason, event.password, event.direct
+            )
         elif isinstance(event, SelfPingResult):
             self._on_self_ping(event)
         elif isinstance(event, BookmarksLoaded):
@@ -493,16 +501,15 @@ class RoomManager:
             self._arm_ping()
         room.error = room.error_kind = None
         room.last_traffic = self._now()
-        if event.created:
-            # A new room (201): accept the default configuration so others can join.
+        if not self.admin.joined(room, event.created) and event.created:
+            # A new room (201) we didn't make through the create dialog: accept
+            # the default configuration so others can join.
             qid = client.submit_room_config(room.jid, None)
             self._queries[qid] = (room.jid, "create")
         if not room.bookmarked or not room.autojoin:
             room.autojoin = True
             self._save_bookmark(room)
-        # Its name (disco#info identity): the title, instead of the address's local part.
-        qid = client.disco_info(JID.parse(room.jid))
-        self._queries[qid] = (room.jid, "name")
+        self._refresh_info(room.jid)
         self._start_catchup(room)
         self._app._send_outbox()  # type: ignore[attr-defined]
         self._flush()
@@ -847,10 +854,20 @@ class RoomManager:
         self._flush()
         self._directory_progress(directory)
 
+    def _refresh_info(self, bare: str) -> None:
+        """Ask the room's disco#info: its name (the title, instead of the
+        address's local part) and features (members-only, ...)."""
+        client = self._client
+        if client is not None:
+            qid = client.disco_info(JID.parse(bare))
+            self._queries[qid] = (bare, "name")
+            self._flush()
+
     def _on_room_name(self, bare: str, event: DiscoInfoResult) -> None:
         room = self.rooms.get(bare)
         if room is None or str(event.jid.bare) != bare:
             return
+        self.admin.features[bare] = list(event.features)
         for category, _type, name in event.identities:
             text = (name or "").strip()
             if category == "conference" and text:
