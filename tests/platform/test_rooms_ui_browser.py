@@ -656,6 +656,10 @@ def test_keyboard_reaches_and_uses_the_room_controls(online: tuple[Any, PageLog]
         "e => e === document.activeElement"
     )
     pg.keyboard.press("Tab")
+    assert pg.get_by_role("button", name="New room").evaluate(
+        "e => e === document.activeElement"
+    )
+    pg.keyboard.press("Tab")  # past the (empty) invitations
     room_button = pg.get_by_role("list", name="Rooms").get_by_role("button", name="boardgames")
     assert room_button.evaluate("e => e === document.activeElement")
     # The join dialog by keyboard: opens on Enter, Escape closes it, focus comes back.

@@ -30,6 +30,7 @@ from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
 from roost.ui.handlers import logged
+from roost.ui.room_admin import RoomAdminView
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,6 +169,8 @@ class RoomsView:
         self.subject_form.addEventListener("submit", _logged("subject", self._on_subject))
         _el("leave-room").addEventListener("click", _logged("leave", self._on_leave))
         window.addEventListener("hashchange", _logged("link", self._on_hashchange))
+        # Invitations, new rooms, room options, settings, members.
+        self.admin = RoomAdminView(self)
 
         for name, handler in (
             ("state", self.on_state),
@@ -769,6 +772,7 @@ class RoomsView:
     def reset(self) -> None:
         """Back to the login screen: nothing of the session stays drawn."""
         self._close_dialogs()
+        self.admin.reset()
         self.opened(None)
         self.render.renderRooms(self.list, to_js([]))
         self._known = frozenset()
