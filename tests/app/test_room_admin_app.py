@@ -210,3 +210,18 @@ def test_nick_change_refused_is_a_notice_and_autojoin_and_forget_write_bookmarks
 
 def test_recorder_knows_the_admin_events() -> None:
     assert {"invites", "room_settings", "room_create", "room_members"} <= set(Recorder.NAMES)
+
+
+def test_a_configuration_change_renames_the_room() -> None:
+    server, platform, app, _rec = logged_in()
+    fake = server.muc.room("chess", "Chess")
+    bare = f"chess@{MUC_DOMAIN}"
+    app.join_room(bare)
+    platform.run()
+    fake.name = "Chess club"
+    server.send(
+        f'<message xmlns="jabber:client" type="groupchat" from="{bare}" to="{server.full}">'
+        f'<x xmlns="{MUC_USER}"><status code="104"/></x></message>'
+    )
+    platform.run()
+    assert app.room(bare).name == "Chess club"

@@ -246,6 +246,9 @@ def test_invitations_received(private: Any, new_page: Any) -> None:
     expect(cards).to_have_count(0)
     assert bob.wait_until(lambda: "alice" in bob.occupants(party), 10), bob.presences(party)
     expect(room_row(page, "party")).to_be_visible()
+    # The owner renames it while she is in: the title follows (status 104).
+    bob.configure_room(party, {"muc#roomconfig_roomname": "Party time"})
+    expect(page.locator("#chat-title")).to_have_text("Party time", timeout=TIMEOUT)
     no_errors(page)
 
 

@@ -29,6 +29,7 @@ from roost.xmpp.events import (
     Online,
     PresenceChanged,
     Receipt,
+    RoomConfigChanged,
     RoomConfigForm,
     RoomInvite,
     RoomJoined,
@@ -265,10 +266,11 @@ def test_groupchat_messages() -> None:
     [event] = feed(client, history)
     assert isinstance(event, GroupchatReceived)
     assert event.message.history and event.message.stamp == 1704067200.0
-    # Notices without a body (status codes, chat states) report nothing.
+    # Notices without a body (status codes, chat states) report nothing
+    # (but a configuration change: test_configuration_change_is_reported_…).
     notice = (
         f'<message xmlns="jabber:client" type="groupchat" from="{ROOM}"><x xmlns="{USER}">'
-        '<status code="104"/></x></message>'
+        '<status code="100"/></x></message>'
     )
     assert feed(client, notice) == []
     # Never a receipt or marker for groupchat, even when asked.
@@ -334,6 +336,20 @@ def test_set_subject() -> None:
         f'<message xmlns="jabber:client" to="{ROOM}" type="groupchat" id="{msg_id}">'
         "<subject>Endgames</subject></message>"
     ]
+
+
+def test_configuration_change_is_reported_only_from_the_room() -> None:
+    client = joined()
+    notice = (f'<message xmlns="jabber:client" type="groupchat" from="{ROOM}" to="{FULL}">'
+              f'<x xmlns="{USER}"><status code="104"/></x></message>')
+    [changed] = feed(client, notice)
+    assert isinstance(changed, RoomConfigChanged) and changed.codes == [104]
+    assert str(changed.room) == ROOM
+    # An occupant can't say it for the room; other status codes are no change.
+    forged = notice.replace(f'from="{ROOM}"', f'from="{ROOM}/Bob"')
+    assert not any(isinstance(e, RoomConfigChanged) for e in feed(client, forged))
+    other = notice.replace('code="104"', 'code="100"')
+    assert feed(client, other) == []
 
 
 # -- private messages -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from roost.xmpp.events import (
     MessageModerated,
     NickChangeFailed,
     OccupantChanged,
+    RoomConfigChanged,
     RoomConfigForm,
     RoomInvite,
     RoomJoined,
@@ -60,8 +61,8 @@ if TYPE_CHECKING:
 ROOM_EVENTS = (
     AffiliationList, BookmarkChanged, BookmarksLoaded, DiscoInfoResult, DiscoItemsResult,
     GroupchatReceived, IqDone, IqFailed, MessageModerated, OccupantChanged, RoomConfigForm,
-    NickChangeFailed, RoomInvite, RoomJoined, RoomJoinFailed, RoomLeft, RoomSubject,
-    SelfPingResult,
+    NickChangeFailed, RoomConfigChanged, RoomInvite, RoomJoined, RoomJoinFailed, RoomLeft,
+    RoomSubject, SelfPingResult,
 )
 
 # Room archive paging: the newest HISTORY_PAGE on a first join, then forward
@@ -105,6 +106,7 @@ _LEFT_TEXT = {
     "banned": ("banned", "You were banned from this room."),
     "removed": ("members-only", "You are no longer a member of this room."),
     "shutdown": ("other", "The room's service shut down."),
+    "destroyed": ("other", "The room's owner closed this room."),
     "error": ("other", "You left this room because of an error."),
 }
 
@@ -461,6 +463,8 @@ class RoomManager:
             self.admin.received(
                 str(event.room.bare), inviter, event.reason, event.password, event.direct
             )
+        elif isinstance(event, RoomConfigChanged):
+            self._refresh_info(str(event.room.bare))  # a new name, members-only, ...
         elif isinstance(event, SelfPingResult):
             self._on_self_ping(event)
         elif isinstance(event, BookmarksLoaded):

@@ -97,6 +97,7 @@ from roost.xmpp.events import (
     PresenceChanged,
     Receipt,
     Resumed,
+    RoomConfigChanged,
     RoomConfigForm,
     RoomInvite,
     RoomJoined,
@@ -136,6 +137,9 @@ _MESSAGE_TYPES = ("chat", "normal")
 MAX_ROOM_FEATURES = 256
 OCCUPANT_ID = "urn:xmpp:occupant-id:0"  # XEP-0421 (xeps/xep_0421.NS)
 _CONFERENCE = "jabber:x:conference"  # XEP-0249 (xeps/xep_0249.NS)
+# XEP-0045 §15.6 status codes of a room's message saying its configuration
+# changed (104), or its logging or anonymity did (170-174).
+_CONFIG_CODES = frozenset((104, 170, 171, 172, 173, 174))
 # XEP-0045 §15.6 status codes on our own unavailable presence → RoomLeft.reason
 _LEFT_REASONS = ((301, "banned"), (307, "kicked"), (321, "removed"), (322, "removed"),
                  (332, "shutdown"))
@@ -1550,6 +1554,12 @@ class XmppClient:
                     )
                 ]
         from roost.xmpp.xeps import xep_0045
+
+        x = message.find("x", ns.MUC_USER) if nick is None else None
+        if x is not None:
+            codes = [c for c in xep_0045.status_codes(x) if c in _CONFIG_CODES]
+            if codes:
+                return [RoomConfigChanged(room.jid, codes)]
 
         subject = xep_0045.parse_subject(message)
         if subject is not None:

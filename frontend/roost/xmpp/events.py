@@ -637,6 +637,17 @@ class RoomLeft(Record):
         self.alternate = alternate
 
 
+class RoomConfigChanged(Record):
+    """The room said its configuration changed (XEP-0045 status 104, or 170-174:
+    logging and anonymity): its name and features are worth asking again."""
+
+    __slots__ = ("codes", "room")
+
+    def __init__(self, room: JID, codes: list[int]) -> None:
+        self.room = room
+        self.codes: list[int] = list(codes)
+
+
 class RoomSubject(Record):
     """The subject of `room` (on join, then on each change); `nick` who set
     it (None: the room, or unknown); "" when cleared."""
