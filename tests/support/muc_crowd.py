@@ -1,6 +1,7 @@
 """Many occupants in one room, cheaply: lean c2s connections (one account,
 one resource each) that log in with SASL PLAIN, bind, join a room without
-history and then only drain what the room sends them.
+history and then only drain what the room sends them (`settle()` waits
+until that has stopped: a room whose crowd just joined is still busy).
 
 A full client (slixmpp) per occupant costs far more Python than a join
 needs; these speak just enough XMPP for Prosody on plaintext loopback c2s
@@ -48,9 +49,10 @@ class Crowd:
         self._count = 0
         # Read up to our own presence in the room before the next login.
         self.wait_joined = False
+        # When a connection last read something (monotonic clock).
+        self.last_read = time.monotonic()
 
-    @staticmethod
-    async def _until(reader: asyncio.StreamReader, *marks: bytes, timeout: float = 30.0,
+    async def _until(self, reader: asyncio.StreamReader, *marks: bytes, timeout: float = 30.0,
                      keep: int = 64) -> bytes:
         """Read until one of `marks` shows up; what ends with it (the tail only)."""
         tail = b""
@@ -62,6 +64,7 @@ class Crowd:
             chunk = await asyncio.wait_for(reader.read(65536), left)
             if not chunk:
                 raise CrowdError(f"connection closed waiting for {marks}; last: {tail[-200:]!r}")
+            self.last_read = time.monotonic()
             tail = tail[-keep:] + chunk
             for mark in marks:
                 if mark in tail:
@@ -95,11 +98,24 @@ class Crowd:
                                     b'type="error"', timeout=60.0)
             if b"type='error'" in got or b'type="error"' in got:
                 raise CrowdError(f"{nick} could not join {room}: {got[-300:]!r}")
+        # Read what the room sends from now on, as a client would: unread,
+        # it piles up in Prosody's buffers.
+        self._drains.append(self._loop.create_task(self._drain(reader)))
 
-    @staticmethod
-    async def _drain(reader: asyncio.StreamReader) -> None:
+    async def _drain(self, reader: asyncio.StreamReader) -> None:
         while await reader.read(65536):
-            pass
+            self.last_read = time.monotonic()
+
+    def settle(self, quiet: float = 1.5, timeout: float = 120.0) -> float:
+        """Wait until no connection has read anything for `quiet` seconds:
+        the room's fan-out of the joins (each one goes to every occupant,
+        O(n²) presences) is over. The seconds it took; CrowdError on timeout."""
+        start = time.monotonic()
+        while time.monotonic() - self.last_read < quiet:
+            if time.monotonic() - start > timeout:
+                raise CrowdError(f"the room was still sending after {timeout:.0f} s")
+            time.sleep(0.1)
+        return time.monotonic() - start
 
     def join(self, room: str, nicks: list[str], concurrency: int = 25,
              timeout: float = 120.0) -> float:

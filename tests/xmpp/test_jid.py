@@ -98,3 +98,40 @@ def test_normalised() -> None:
     assert normalised(None) is None
     assert normalised("not a jid@") is None
     assert normalised("a@b/") is None
+
+
+def test_full_jids_share_their_parsed_bare_part() -> None:
+    # A room's 500 occupants are room/nick: the room part is validated once.
+    room = JID.parse("big@conference.example.org")
+    occupants = [JID.parse(f"big@conference.example.org/nick{i}") for i in range(3)]
+    assert all(o.bare is room for o in occupants)
+    assert JID.parse("Big@Conference.Example.org/nick0") == occupants[0]
+    assert [o.resource for o in occupants] == ["nick0", "nick1", "nick2"]
+    assert occupants[0] == JID("big", "conference.example.org", "nick0")
+    # Still validated: a bad bare part or a bad resource, cached bare or not.
+    for text in ("b ad@conference.example.org/nick", "big@conference.example.org/bad\x01",
+                 "big@conference.example.org/c1\x85", "big@conference.example.org/del\x7f",
+                 "big@conference.example.org/" + "r" * 1024,
+                 "big@conference.example.org/" + "é" * 512):
+        with pytest.raises(JidError):
+            JID.parse(text)
+    with pytest.raises(JidError):
+        room.with_resource("")
+    with pytest.raises(JidError):
+        room.with_resource("a\x00b")
+    # Long or not printable, yet allowed: the full check still runs.
+    for resource in ("r" * 1023, "é" * 511, "zw\u200dj", "nb\xa0sp"):
+        assert JID.parse("big@conference.example.org/" + resource).resource == resource
+    built = JID("bob", "Example.org", "r")
+    assert built.bare == JID.parse("bob@example.org") and built.bare.resource is None
+    assert str(built.with_resource("s")) == "bob@example.org/s"
+
+
+def test_the_parse_memory_stays_bounded() -> None:
+    from roost.xmpp import jid as jid_module
+
+    for i in range(jid_module._PARSED_MAX + 10):
+        JID.parse(f"room@muc.example.org/n{i}")
+    assert len(jid_module._PARSED) <= jid_module._PARSED_MAX
+    assert jid_module._parsed_size == len(jid_module._PARSED)
+    assert JID.parse("room@muc.example.org/n3").resource == "n3"

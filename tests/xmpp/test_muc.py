@@ -1066,6 +1066,30 @@ def test_someone_holding_the_nick_we_ask_for_is_not_us() -> None:
     assert len(events) == 1 and client.rooms[ROOM_JID].nick == "Alice"
 
 
+def test_a_join_burst_of_plain_presences_and_richer_ones_in_any_order() -> None:
+    """The presences of a big room's join are mostly just the muc#user <x/>;
+    show, status and occupant-id are still read when present, before or after it."""
+    client = login()
+    client.join_room(ROOM, "Alice")
+    sent(client)
+    for i in range(300):
+        [event] = feed(client, occupant_presence(f"m{i:03d}"))
+        assert event == OccupantChanged(ROOM_JID, Occupant(f"m{i:03d}", "participant"), True)
+    after = (
+        f'<presence xmlns="jabber:client" from="{ROOM}/late" to="{FULL}">'
+        f'<x xmlns="{USER}"><item affiliation="member" role="visitor"/></x>'
+        "<status>back soon</status><show>xa</show><show>ignored</show></presence>"
+    )
+    [event] = feed(client, after)
+    assert event.occupant == Occupant("late", "visitor", "member", None, "xa", "back soon")
+    [event] = feed(client, occupant_presence("odd", extra="<show>sleeping</show>"))
+    assert event.occupant.show is None and event.occupant.status is None
+    [left] = feed(client, occupant_presence("m007", unavailable=True))
+    assert left == OccupantChanged(ROOM_JID, Occupant("m007", "participant"), False)
+    events = feed(client, occupant_presence("Alice", "moderator", "owner", (110,)))
+    assert isinstance(events[-1], RoomJoined)
+
+
 def test_prosody_relays_an_invitation_with_both_elements() -> None:
     # Prosody adds a XEP-0249 element to the invitations it relays: still mediated.
     client = login()

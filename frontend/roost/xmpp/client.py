@@ -1644,7 +1644,10 @@ class XmppClient:
         self, room: JoinedRoom, sender: JID, presence: Element
     ) -> list[Record]:
         """Presence from a room we joined or are joining (XEP-0045 §7)."""
-        kind = presence.get("type")
+        # Not .get(): a missing attribute (every available presence) costs a
+        # KeyError raised inside Brython's dict.get, and a join brings hundreds.
+        attrs = presence.attrs
+        kind = attrs["type"] if "type" in attrs else None  # noqa: SIM401
         if kind == "error":
             error = stanza_error(presence)
             pending = room.pending_nick
@@ -1666,15 +1669,17 @@ class XmppClient:
         if user is None:
             return [Dropped(f"occupant presence from {sender} without muc#user")]
         item = user.item or xep_0045.MucItem()
-        show = presence.find_text("show", ns.CLIENT)
+        show = status = occupant_id = None
+        if len(presence.children) > 1:
+            # More than the muc#user <x/> (nearly every presence of a join
+            # is just that): look for the rest.
+            show = presence.find_text("show", ns.CLIENT)
+            show = show if show in SHOWS else None
+            status = presence.find_text("status", ns.CLIENT) or None
+            occupant_id = xep_0421.parse_occupant_id(presence, room.occupant_ids)
         occupant = Occupant(
-            nick,
-            item.role or "none",
-            item.affiliation or "none",
-            item.jid,
-            show if show in SHOWS else None,
-            presence.find_text("status", ns.CLIENT) or None,
-            xep_0421.parse_occupant_id(presence, room.occupant_ids),
+            nick, item.role or "none", item.affiliation or "none", item.jid, show, status,
+            occupant_id,
         )
         available = kind is None
         codes = user.codes

@@ -61,6 +61,22 @@ def test_parse_self_presence_from_prosody() -> None:
     )
 
 
+def test_parse_user_takes_the_first_item_and_destroy_and_every_status() -> None:
+    # One pass over <x/>: children of other namespaces don't count.
+    presence = parse_xml(
+        f'<presence xmlns="jabber:client"><x xmlns="{USER}">'
+        '<item xmlns="urn:example:other" role="moderator"/><status xmlns="urn:example:other" '
+        'code="307"/><status code="100"/><item role="visitor" nick="first"/>'
+        '<destroy><reason>one</reason></destroy><item role="moderator" nick="second"/>'
+        '<status code="170"/><destroy jid="other@conference.example.org"/></x></presence>'
+    )
+    user = xep_0045.parse_user(presence)
+    assert user is not None and user.codes == [100, 170]
+    assert user.item == MucItem("visitor", None, None, "first")
+    assert user.destroyed and user.alternate is None and user.destroy_reason == "one"
+    assert xep_0045.status_codes(presence.children[0]) == [100, 170]
+
+
 def test_parse_kick_ban_nick_change_and_destroy() -> None:
     kicked = parse_xml(
         f'<presence xmlns="jabber:client" type="unavailable"><x xmlns="{USER}">'
