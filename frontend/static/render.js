@@ -100,6 +100,14 @@
       row.appendChild(el("span", "mention-tag", "Mentions you"));
     }
     row.appendChild(el("p", "body", str(it.body)));
+    if (it.retracted) {
+      /* Removed by a room moderator (XEP-0425): `body` is the notice, the
+       * moderator's reason (their own words) follows as text. */
+      row.classList.add("retracted");
+      if (it.retract_reason) {
+        row.appendChild(el("p", "retract-reason", "Reason: " + str(it.retract_reason)));
+      }
+    }
     var when = it.stamp ? new Date(it.stamp) : new Date();
     var meta = el("time", "meta", clockTime(when));
     meta.dateTime = when.toISOString();
@@ -114,6 +122,15 @@
       state.appendChild(el("span", "visually-hidden", "Status: "));
       state.appendChild(document.createTextNode(str(it.state)));
       row.appendChild(state);
+    }
+    if (it.can_remove && !it.retracted) {
+      /* Room moderators: remove it for everyone (a dialog confirms). */
+      var remove = el("button", "secondary msg-remove", "Remove");
+      remove.type = "button";
+      remove.dataset.action = "remove-message";
+      remove.setAttribute("aria-label", it.nick ? "Remove message from " + str(it.nick)
+                                                : "Remove message");
+      row.appendChild(remove);
     }
     return row;
   }
@@ -163,10 +180,13 @@
    *   {cursor: [stamp_seconds, seq] (ordering key, handed back unchanged),
    *    kind: "message" | "gap", id, body, outgoing, sender,
    *    stamp (ms since epoch), edited, failed, state, state_key,
-   *    nick (rooms: the sender's nick), mention (rooms: it names us)}
+   *    nick (rooms: the sender's nick), mention (rooms: it names us),
+   *    retracted, retract_reason (removed by a room moderator),
+   *    can_remove (we moderate the room: a "Remove" button)}
    *
    *   var list = RoostRender.createMessageList(log, {onNeedOlder: f(cursor),
-   *                                   onNeedNewer: f(cursor), onGapAction: f(cursor)})
+   *                                   onNeedNewer: f(cursor), onGapAction: f(cursor),
+   *                                   onRemoveMessage: f(cursor)})
    *   list.reset(items, hasOlder, hasNewer[, focusCursor])
    *   list.prepend(items, hasOlder) -> rows added    (answers onNeedOlder)
    *   list.append(items, hasNewer) -> rows added     (live messages; answers onNeedNewer)
@@ -459,11 +479,14 @@
     function onScroll() { scheduleCheck(); }
     function onClick(ev) {
       var t = ev.target;
-      var button = t && t.closest ? t.closest('button[data-action="gap-retry"]') : null;
+      var button = t && t.closest ? t.closest("button[data-action]") : null;
       if (!button || !log.contains(button)) { return; }
-      var row = button.closest(".gap");
+      var action = button.dataset.action;
+      var row = button.closest(action === "gap-retry" ? ".gap" : ".msg");
       var entry = row ? byKey.get(row.dataset.cursor) : null;
-      if (entry && entry.node === row) { call(handlers.onGapAction, entry.cursor); }
+      if (!entry || entry.node !== row) { return; }
+      if (action === "gap-retry") { call(handlers.onGapAction, entry.cursor); }
+      else if (action === "remove-message") { call(handlers.onRemoveMessage, entry.cursor); }
     }
     var resizer = null;
     if (typeof ResizeObserver === "function") {
@@ -778,9 +801,10 @@
   }
 
   /* groups: [{title, items: [{nick, presence, presence_text, affiliation_text,
-   *           jid, self, kick, ban}]}]
-   * A heading and a list per group (by role). `kick` / `ban`: this occupant
-   * gets that button (data-action, data-nick), named "Kick <nick>". */
+   *           jid, self, message, kick, ban}]}]
+   * A heading and a list per group (by role). `message` / `kick` / `ban`:
+   * this occupant gets that button (data-action, data-nick), named
+   * "Message <nick>" (a private chat), "Kick <nick>". */
   function renderOccupants(box, groups) {
     var frag = document.createDocumentFragment();
     var n = 0;
@@ -818,9 +842,10 @@
         if (details) { text.appendChild(el("span", "occupant-details", details)); }
         li.appendChild(dot);
         li.appendChild(text);
-        if (it.kick || it.ban) {
+        if (it.message || it.kick || it.ban) {
           var actions = el("span", "occupant-actions");
-          var kinds = [["kick", "Kick", it.kick], ["ban", "Ban", it.ban]];
+          var kinds = [["message", "Message", it.message], ["kick", "Kick", it.kick],
+                       ["ban", "Ban", it.ban]];
           for (var k = 0; k < kinds.length; k++) {
             if (!kinds[k][2]) { continue; }
             var b = el("button", "secondary occupant-" + kinds[k][0], kinds[k][1]);

@@ -58,6 +58,11 @@ class FakeRoom:
         self.config: dict[str, str] = {}
         self.affiliations: dict[str, set[str]] = {}
         self.invited: list[tuple[str, str | None]] = []
+        # Private messages (XEP-0045 §7.5) the user sent to occupants:
+        # (nick, body, message id, marked with muc#user <x/>).
+        self.privates: list[tuple[str, str, str, bool]] = []
+        # Removed by a moderator (XEP-0425): archive id → reason.
+        self.moderated: dict[str, str | None] = {}
 
 
 class FakeMuc:
@@ -96,6 +101,74 @@ class FakeMuc:
                 f'<stanza-id xmlns="{SID}" by="{room.jid}" id="{archive_id}"/></message>'
             )
         return archive_id
+
+    def private(self, room: FakeRoom, nick: str, body: str, msg_id: str = "",
+                marked: bool = True, archive: bool = True) -> str:
+        """Occupant `nick` writes to the user privately (through the room, as
+        Prosody relays it: from room/nick, with a muc#user <x/> unless
+        `marked` is False). The user's server archives it (`archive`) and
+        stamps its stanza-id; returns that id."""
+        server = self.server
+        own = f"{server.user}@example.org"
+        mark = f'<x xmlns="{MUC_USER}"/>' if marked else ""
+        inner = (
+            f'<message xmlns="jabber:client" type="chat" from="{room.jid}/{_esc(nick)}" '
+            f'to="{server.full}" id="{msg_id or "pm-" + str(len(server.archive or []))}">'
+            f"<body>{_esc(body)}</body>{mark}</message>"
+        )
+        archive_id = ""
+        if archive and server.archive is not None:
+            archive_id = f"own-pm-{len(server.archive) + 1}"
+            server.archive.append((archive_id, self.server_clock(), inner))
+        stanza_id = f'<stanza-id xmlns="{SID}" by="{own}" id="{archive_id}"/>' if archive_id else ""
+        self._send(inner.replace("</message>", stanza_id + "</message>"))
+        return archive_id
+
+    def announce_moderation(self, room: FakeRoom, archive_id: str, by_nick: str,
+                            reason: str | None = None) -> None:
+        """The room tells everyone that a moderator removed a message (XEP-0425 0.2)."""
+        room.moderated[archive_id] = reason
+        why = f"<reason>{_esc(reason)}</reason>" if reason else ""
+        self._send(
+            f'<message xmlns="jabber:client" type="groupchat" from="{room.jid}" '
+            f'to="{self.server.full}" id="mod-{archive_id}">'
+            f'<apply-to xmlns="urn:xmpp:fasten:0" id="{archive_id}">'
+            f'<moderated xmlns="urn:xmpp:message-moderate:0" by="{room.jid}/{_esc(by_nick)}">'
+            f'<retract xmlns="urn:xmpp:message-retract:0"/>{why}</moderated></apply-to>'
+            "</message>"
+        )
+
+    def _on_private(self, message: Element, bare: str, nick: str) -> None:
+        """A private message from the user to occupant `nick` (Prosody's
+        rules: only from an occupant, only to one who is there)."""
+        room = self.rooms.get(bare)
+        if room is None or bare not in self.joined:
+            self._error(message, "not-acceptable")
+            return
+        if nick not in room.occupants:
+            self._error(message, "item-not-found")
+            return
+        marked = message.find("x", MUC_USER) is not None
+        room.privates.append(
+            (nick, message.find_text("body") or "", message.get("id") or "", marked)
+        )
+
+    def _on_moderate(self, iq: Element, room: FakeRoom, apply_to: Element) -> None:
+        """XEP-0425 0.2, as Prosody's mod_muc_moderation: moderators only."""
+        nick = self.joined.get(room.jid)
+        role = room.occupants.get(nick or "", ("", "none", "none"))[1]
+        if nick is None or role != "moderator":
+            self._error(iq, "forbidden", "auth")
+            return
+        archive_id = apply_to.get("id") or ""
+        if archive_id not in [a for a, *_ in room.archive]:
+            self._error(iq, "item-not-found", "modify")
+            return
+        moderate = apply_to.find("moderate", "urn:xmpp:message-moderate:0")
+        reason = None if moderate is None else moderate.find_text(
+            "reason", "urn:xmpp:message-moderate:0")
+        self._result(iq)
+        self.announce_moderation(room, archive_id, nick, reason)
 
     def drop_user(self, room: FakeRoom) -> None:
         """The service forgot us (a restart): self-pings now say not joined."""
@@ -156,6 +229,8 @@ class FakeMuc:
             return False
         if stanza.name == "presence":
             self._on_presence(stanza, bare, resource)
+        elif stanza.name == "message" and resource and stanza.get("type") != "groupchat":
+            self._on_private(stanza, bare, resource)
         elif stanza.name == "message":
             self._on_message(stanza, bare)
         elif stanza.name == "iq":
@@ -240,6 +315,10 @@ class FakeMuc:
 
     def _on_iq(self, iq: Element, bare: str, resource: str) -> None:
         room = self.rooms.get(bare)
+        apply_to = iq.find("apply-to", "urn:xmpp:fasten:0")
+        if apply_to is not None and room is not None:
+            self._on_moderate(iq, room, apply_to)
+            return
         if iq.find("ping", PING) is not None:
             if room is not None and self.joined.get(bare) == resource:
                 self._result(iq)

@@ -210,6 +210,30 @@ def test_moderator_kicks_an_occupant() -> None:
     assert "troll" not in app.room(room.jid).occupants
 
 
+def test_a_big_room_is_one_room_event_when_joined_then_one_per_change() -> None:
+    """The join burst (everyone's presence) emits no "room" event per
+    occupant; joining emits one with all of them in. Later changes do."""
+    server, platform, app, rec = logged_in()
+    room = server.muc.room("big")
+    for i in range(50):
+        server.muc.enter(room, f"m{i:02d}", f"m{i}@example.org")
+    app.join_room(room.jid)
+    seen: list[tuple[str, int]] = []
+    app.on("room", lambda bare: seen.append((app.room(bare).state, len(app.room(bare).occupants))))
+    platform.run()
+    assert app.room(room.jid).state == "joined" and len(app.room(room.jid).occupants) == 51
+    assert seen and all(state != "joining" for state, _n in seen), seen
+    assert len(seen) <= 3 and seen[-1] == ("joined", 51), seen
+    before = len(seen)
+    server.muc.enter(room, "late", "late@example.org")
+    platform.run()
+    assert seen[before:] == [("joined", 52)]
+    server.muc.leave(room, "m00")
+    platform.run()
+    assert seen[-1] == ("joined", 51) and "m00" not in app.room(room.jid).occupants
+    assert rec.named("room")
+
+
 def test_leave_room() -> None:
     server, platform, app, _rec = joined()
     app.leave_room(ROOM)

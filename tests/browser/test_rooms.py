@@ -192,6 +192,7 @@ def test_join_by_address_chat_both_ways_and_mentions(private: Any, new_page: Any
     assert bob.wait_until(lambda: bob.room_bodies(room, "alice") == ["hello room"], 10), (
         bob.room_bodies(room))
     bob.say(room, "evening all")
+    wait_bodies(page, ["hello room", "evening all"])  # in this order, before she answers
     send(page, "how are you?")
     bob.say(room, "alice: your move")  # names her: a mention
     want = ["hello room", "evening all", "how are you?", "alice: your move"]

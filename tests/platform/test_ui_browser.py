@@ -107,6 +107,10 @@ class FakeApp:
     def is_room(self, bare): return False
     def rooms_list(self): return []
     def room(self, jid): return None
+    def is_private(self, key): return "/" in key
+    def conversation_title(self, key): return key
+    def private_occupant(self, key): return None
+    def can_moderate(self, jid, m): return False
 
 app = FakeApp()
 view = ChatView(app, TabLock())

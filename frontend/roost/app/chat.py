@@ -801,12 +801,18 @@ class ChatApp:
             elif isinstance(event, MessageFailed):
                 self._on_message_failed(event)
             elif isinstance(event, Receipt):
-                self._on_receipt(str(event.from_jid.bare), event.id, DELIVERED)
+                peer = self._peer_conversation(event.from_jid)
+                if peer is not None:
+                    self._on_receipt(peer, event.id, DELIVERED)
             elif isinstance(event, Marker):
                 kind = DELIVERED if event.kind == "received" else READ
-                self._on_receipt(str(event.from_jid.bare), event.id, kind)
+                peer = self._peer_conversation(event.from_jid)
+                if peer is not None:
+                    self._on_receipt(peer, event.id, kind)
             elif isinstance(event, ChatState):
-                self._on_chat_state(str(event.from_jid.bare), event.state)
+                peer = self._peer_conversation(event.from_jid)
+                if peer is not None:
+                    self._on_chat_state(peer, event.state)
             elif isinstance(event, ROOM_EVENTS):
                 self.rooms.handle(event)
             elif isinstance(event, Closed):
@@ -1093,11 +1099,31 @@ class ChatApp:
         last = store.last_stamp(bare) if store is not None else 0.0
         return max(stamp, last)
 
+    def _conversation_of(self, peer: JID | None, marked: bool, live: bool) -> str | None:
+        """The conversation a chat message with `peer` goes to: a private one
+        with a room occupant (room@service/nick, app/rooms.py), else the
+        peer's bare JID; None when it goes nowhere (a chat message from a
+        room's JID that is no private message: never into the room's own
+        conversation, which holds only what the room sends as groupchat)."""
+        if peer is None:
+            return None
+        key = self.rooms.private_key(peer, marked, live)
+        if key is not None:
+            return key
+        bare = str(peer.bare)
+        return None if self.rooms.is_room(bare) else bare
+
+    def _peer_conversation(self, jid: JID) -> str | None:
+        """The conversation of a receipt, marker or chat state from `jid`."""
+        return self._conversation_of(jid, False, True)
+
     def _on_chat(self, chat: ChatMessage) -> None:
-        bare = str(chat.from_jid.bare)
-        if not chat.body:
+        # A private message counts only from a room we are in (SECURITY.md:
+        # room@service/nick is anyone's address otherwise).
+        bare = self._conversation_of(chat.from_jid, chat.muc_private, True)
+        if not chat.body or bare is None:
             return
-        if chat.chat_state is not None:
+        if chat.chat_state is not None and not self.rooms.is_private(bare):
             self._state_peers.add(bare)
         self._set_typing(bare, False)  # the message is what they were typing
         stamp = self._live_stamp(bare, chat.stamp)
@@ -1119,8 +1145,9 @@ class ChatApp:
         """A message the user sent from another client (a XEP-0280 sent carbon)."""
         if not chat.body or chat.to_jid is None:
             return
-        bare = str(chat.to_jid.bare)
-        if bare == self.own_jid:
+        # Ours to an occupant (our other client wrote it): the private conversation.
+        bare = self._conversation_of(chat.to_jid, chat.muc_private, False)
+        if bare is None or bare == self.own_jid:
             return  # a note to self: not a 1:1 conversation
         stamp = self._live_stamp(bare, chat.stamp)
         sender = self.own_jid or str(chat.from_jid.bare)
@@ -1198,7 +1225,7 @@ class ChatApp:
             if not isinstance(chat, ChatMessage):
                 continue  # a room's (its own queries: app/rooms.py)
             peer = chat.to_jid if event.direction == "out" else chat.from_jid
-            bare = "" if peer is None else str(peer.bare)
+            bare = self._conversation_of(peer, chat.muc_private, False) or ""
             if bare and bare != own and not store.is_loaded(bare):
                 missing.add(bare)
         if not missing:
@@ -1354,12 +1381,14 @@ class ChatApp:
             if not isinstance(chat, ChatMessage) or not chat.body:
                 continue
             outgoing = event.direction == "out"
-            if outgoing:
-                if chat.to_jid is None:
-                    continue
-                bare, sender = str(chat.to_jid.bare), own
-            else:
-                bare = sender = str(chat.from_jid.bare)
+            # Private messages with occupants go to their own conversation
+            # (our archive keeps them under the room's bare JID).
+            peer = chat.to_jid if outgoing else chat.from_jid
+            found = self._conversation_of(peer, chat.muc_private, False)
+            if found is None:
+                continue
+            bare = found
+            sender = own if outgoing else bare
             if not bare or bare == own:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
@@ -1401,6 +1430,11 @@ class ChatApp:
         """
         client, store = self._client, self.store
         if client is None or not client.online or store is None or store.is_complete(bare):
+            return False
+        if self.rooms.is_private(bare):
+            # Our archive files them under the room, mixed with every other
+            # occupant's: the catch-up after login brings them, no paging back.
+            store.set_complete(bare)
             return False
         if self._catching_up():
             # Messages that came meanwhile (offline storage) are held until the
@@ -1446,6 +1480,8 @@ class ChatApp:
             return client.query_archive(
                 room=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
             )
+        if self.rooms.is_private(bare):
+            bare = bare[: bare.find("/")]  # archived under the room: each goes to its own chat
         return client.query_archive(
             with_jid=bare, before_id=before_id, before_last=before_id is None, max=HISTORY_PAGE
         )
@@ -1558,11 +1594,19 @@ class ChatApp:
                 store.set_state(m, FAILED)
         if m is not None and m.outgoing:
             self._emit("message", m.conversation, m)
-            self._emit("notice", event.error.user_message)
+            if self.rooms.is_private(m.conversation):
+                # The room bounced it (most often: they left the room).
+                self._emit("notice", self.rooms.private_failed(
+                    m.conversation, event.error.condition))
+            else:
+                self._emit("notice", event.error.user_message)
 
     # -- typing and markers ---------------------------------------------------------
     def _on_chat_state(self, bare: str, state: str) -> None:
-        self._state_peers.add(bare)
+        if not self.rooms.is_private(bare):
+            # Only they get ours (XEP-0085 §5.1); never occupants (private
+            # messages): our typing stays out of rooms.
+            self._state_peers.add(bare)
         self._set_typing(bare, state == "composing")
 
     def _set_typing(self, bare: str, typing: bool) -> None:
@@ -1584,8 +1628,8 @@ class ChatApp:
         bare, client, store = self.active, self._client, self.store
         if bare is None or not self.visible or client is None or not client.online:
             return
-        if self.rooms.is_room(bare):
-            return  # no markers to a room's occupants
+        if self.rooms.is_room(bare) or self.rooms.is_private(bare):
+            return  # no markers to a room, nor through it to an occupant
         if store is None:
             return
         latest = store.latest(bare, 50)
@@ -1673,15 +1717,22 @@ class ChatApp:
         """
         if not text.strip():
             return None
-        jid = self._bare(bare_jid)
+        private = self.rooms.is_private(bare_jid)
+        # A private conversation is an occupant's JID (room@service/nick).
+        jid = self.rooms.private_jid(bare_jid) if private else self._bare(bare_jid)
         store = self.store
         if jid is None:
+            if private:
+                self._emit("notice", "That is not an address in a room.")
             return None
         client = self._client
         online = client is not None and client.online
-        room = self.rooms.rooms.get(str(jid))
+        refusal = self.rooms.private_refusal(str(jid)) if private else None
+        room = None if private else self.rooms.rooms.get(str(jid))
         if room is not None and not room.want:
-            self._emit("notice", "You're not in this room. Join it first.")
+            refusal = "You're not in this room. Join it first."
+        if refusal is not None:
+            self._emit("notice", refusal)
             return None
         if store is None or (not online and not self._resumable):
             self._emit("notice", "You're not connected right now.")
@@ -1719,6 +1770,14 @@ class ChatApp:
             if self.rooms.is_room(m.conversation):
                 if not self.rooms.send(m):
                     continue  # waits until the room is joined
+            elif self.rooms.is_private(m.conversation):
+                outcome = self.rooms.send_private(m)
+                if outcome == "wait":
+                    continue  # waits until the room is joined
+                if outcome == "failed":  # we left the room: it can't go
+                    store.fail(m.id)
+                    self._emit("message", m.conversation, m)
+                    continue
             else:
                 client.send_chat(m.conversation, m.body, id=m.id)
             store.mark_sent(m.id)
@@ -1813,6 +1872,44 @@ class ChatApp:
     def room_admin(self) -> RoomAdmin:
         """Invitations, creating and configuring rooms, members (app/room_admin.py)."""
         return self.rooms.admin
+
+    # -- private messages with occupants, moderation (app/rooms.py) -------------------
+    def is_private(self, key: str) -> bool:
+        """`key` is a private conversation with a room occupant (room@service/nick)."""
+        return self.rooms.is_private(key)
+
+    def open_private(self, room: str, nick: str) -> str | None:
+        """The private conversation with `nick` in `room` (to `open_chat`); None
+        when that is no valid occupant address."""
+        return self.rooms.open_private(room, nick)
+
+    def conversation_title(self, key: str) -> str:
+        """How a conversation is named: "nick (in Room Name)" for a private one,
+        a room's name, a contact's name, else the address."""
+        if self.rooms.is_private(key):
+            return self.rooms.private_title(key)
+        room = self.rooms.rooms.get(key)
+        if room is not None:
+            return room.name
+        contact = self.contacts.get(key)
+        return contact.display_name if contact is not None else key
+
+    def private_occupant(self, key: str) -> object:
+        """The occupant of a private conversation while they are in the room
+        (`RoomOccupant`: nick, show, ...), else None."""
+        return self.rooms.private_occupant(key)
+
+    def can_moderate(self, room: str, m: object) -> bool:
+        """`m` of `room` may be removed by us (moderator, and the room archived it)."""
+        return self.rooms.can_moderate(room, m)
+
+    def moderate_message(
+        self, room: str, message_key: tuple[float, int], reason: str | None = None
+    ) -> bool:
+        """Ask `room` to remove the message at `message_key` ((stamp, seq), the
+        row's cursor) for everyone (XEP-0425); True when asked. Its row
+        changes when the room announces it; a refusal is a notice."""
+        return self.rooms.moderate(room, (float(message_key[0]), int(message_key[1])), reason)
 
     def conversation_list(self) -> list[str]:
         """Conversations with messages, most recent first."""

@@ -443,6 +443,8 @@ class RoomManager:
     def handle(self, event: Record) -> None:
         if not isinstance(event, (GroupchatReceived, OccupantChanged)) and self.admin.handle(event):
             return  # the answer to an administration request
+        if isinstance(event, (IqDone, IqFailed)) and self._moderation_answer(event):
+            return  # the answer to a message removal
         if isinstance(event, GroupchatReceived):
             self._on_groupchat(event)
         elif isinstance(event, OccupantChanged):
@@ -491,8 +493,12 @@ class RoomManager:
             room.occupants.pop(occupant.nick, None)
             if event.new_nick and occupant.nick == room.nick:
                 room.nick = event.new_nick  # 303: our nick change; the new presence follows
-        room.last_traffic = self._now()
-        self._emit("room", room.jid)
+        # While joining, the room sends everyone's presence (hundreds in a big
+        # room) and nothing shows occupants yet: RoomJoined (or the failure)
+        # sets the traffic time and emits one "room" event for the burst.
+        if room.state != JOINING:
+            room.last_traffic = self._now()
+            self._emit("room", room.jid)
 
     def _on_joined(self, event: RoomJoined) -> None:
         room = self.rooms.get(str(event.room.bare))
@@ -783,15 +789,173 @@ class RoomManager:
         room.bookmarked = True
         self._queries[qid] = (room.jid, "bookmark")
 
+    # -- private messages (XEP-0045 §7.5) --------------------------------------------
+    # A private message with an occupant is its own conversation, keyed by the
+    # occupant JID room@service/nick: never the room's (its bare JID), never a
+    # contact's (a bare JID too). Conversation keys with a "/" are exactly these.
+    @staticmethod
+    def is_private(key: str) -> bool:
+        return "/" in key
+
+    def private_key(self, peer: JID | None, marked: bool, live: bool) -> str | None:
+        """The private conversation a chat message with `peer` belongs to, or
+        None when it is no private message. `marked`: the core's
+        `ChatMessage.muc_private`. `live`: it came from `peer` itself, so it
+        counts only from a room we are in (joining or joined); otherwise (a
+        carbon of one we sent, our own archive: our account vouches for it)
+        a marked one to or from anyone but a contact counts too, as other
+        clients of ours may be in rooms this one doesn't know (yet)."""
+        if peer is None or peer.resource is None:
+            return None
+        bare = str(peer.bare)
+        if bare in self.rooms:
+            if live and self.rooms[bare].state not in (JOINING, JOINED):
+                return None
+            return str(peer)
+        if live or not marked:
+            return None
+        app = self._app
+        if bare in getattr(app, "contacts", {}) or bare == getattr(app, "own_jid", None):
+            return None  # a person (or we), not a room
+        return str(peer)
+
+    def private_jid(self, key: str) -> JID | None:
+        """The occupant JID of a private conversation (normalised), or None."""
+        slash = key.find("/")
+        if slash <= 0:
+            return None
+        try:
+            jid = JID.parse(key[:slash]).with_resource(key[slash + 1 :])
+        except JidError:
+            return None
+        return jid if jid.local is not None else None
+
+    def open_private(self, room: str, nick: str) -> str | None:
+        """The conversation key for a private chat with `nick` in `room`."""
+        jid = self.private_jid(f"{room}/{nick}")
+        return None if jid is None else str(jid)
+
+    def private_title(self, key: str) -> str:
+        """How a private conversation is named: "nick (in Room Name)"."""
+        slash = key.find("/")
+        bare, nick = key[:slash], key[slash + 1 :]
+        room = self.rooms.get(bare)
+        name = room.name if room is not None else bare.split("@", 1)[0]
+        return f"{nick} (in {name})"
+
+    def private_occupant(self, key: str) -> RoomOccupant | None:
+        """The occupant a private conversation is with, while both of us are
+        in the room; None when they (or we) are not."""
+        slash = key.find("/")
+        room = self.rooms.get(key[:slash])
+        if room is None or room.state != JOINED:
+            return None
+        return room.occupants.get(key[slash + 1 :])
+
+    def private_refusal(self, key: str) -> str | None:
+        """Why nothing can be written in this private conversation now, or None.
+        A room we don't know yet (its bookmark not loaded) lets it wait."""
+        room = self.rooms.get(key[: key.find("/")])
+        if room is not None and not room.want:
+            return (f"You're not in {room.name} any more. "
+                    "Join it again to write to the people in it.")
+        return None
+
+    def send_private(self, m: StoredMessage) -> str:
+        """Hand an outbox message of a private conversation to the connection
+        (through the room): "sent"; "wait" until the room is joined; "failed"
+        when we left the room (it can't be delivered)."""
+        client = self._client
+        jid = self.private_jid(m.conversation)
+        room = None if jid is None else self.rooms.get(str(jid.bare))
+        if jid is None or (room is not None and not room.want):
+            return "failed"
+        if client is None or room is None or room.state != JOINED or m.id is None:
+            return "wait"
+        client.send_private(room.jid, jid.resource or "", m.body, id=m.id)
+        return "sent"
+
+    def private_failed(self, key: str, condition: str) -> str:
+        """What to tell the user when the room bounced a private message."""
+        slash = key.find("/")
+        nick = key[slash + 1 :]
+        room = self.rooms.get(key[:slash])
+        name = room.name if room is not None else key[:slash].split("@", 1)[0]
+        if condition == "item-not-found":
+            return f"{nick} is no longer in {name}, so your message was not delivered."
+        if condition == "not-acceptable":
+            return f"You're not in {name} right now, so your message was not delivered."
+        if condition in ("forbidden", "not-allowed"):
+            return f"{name} doesn't allow private messages, so your message was not delivered."
+        return f"Your message to {nick} was not delivered."
+
     # -- moderation (XEP-0425) -------------------------------------------------------
+    def can_moderate(self, bare: str, m: object) -> bool:
+        """We may remove `m` from room `bare`: we're a moderator there and the
+        room gave it an archive id (what XEP-0425 names a message by)."""
+        room = self.rooms.get(bare)
+        return (
+            room is not None and room.state == JOINED and room.is_moderator
+            and isinstance(m, StoredMessage) and m.kind == "message"
+            and bool(m.archive_id) and not m.retracted
+        )
+
+    def moderate(self, bare: str, key: tuple[float, int], reason: str | None = None) -> bool:
+        """Ask room `bare` to remove the message at `key` (its `(stamp, seq)`)
+        for everyone; True when asked. The room's announcement
+        (`MessageModerated`) changes the row; a refusal is a notice."""
+        client, store = self._client, self._store
+        if client is None or store is None:
+            self._emit("notice", "You're not connected right now.")
+            return False
+        found = store.before(bare, (key[0], key[1] + 1), 1)
+        m = found[0] if found and found[0].key == (key[0], key[1]) else None
+        if not self.can_moderate(bare, m) or not isinstance(m, StoredMessage):
+            room = self.rooms.get(bare)
+            self._emit("notice", "Only the room's moderators can remove messages."
+                       if room is None or not room.is_moderator
+                       else "That message can't be removed.")
+            return False
+        qid = client.moderate(bare, m.archive_id or "", (reason or "").strip() or None)
+        self._queries[qid] = (bare, "moderate")
+        self._flush()
+        return True
+
+    def _moderation_answer(self, event: IqDone | IqFailed) -> bool:
+        """The room's answer to `moderate`; True when it was one (handled here)."""
+        asked = self._queries.get(event.query_id)
+        if asked is None or asked[1] != "moderate":
+            return False
+        del self._queries[event.query_id]
+        if isinstance(event, IqFailed):
+            if event.condition in ("forbidden", "not-allowed"):
+                text = "You are not allowed to remove messages in this room."
+            elif event.condition == "item-not-found":
+                text = "The room no longer has that message, so it can't be removed."
+            else:
+                text = "The message could not be removed. Try again later."
+            self._emit("notice", text)
+        return True
+
     def _on_moderated(self, event: MessageModerated) -> None:
         store = self._store
         bare = str(event.room.bare)
         if store is None or bare not in self.rooms:
             return
-        m = store.retract(bare, event.archive_id)
+        m = store.retract(bare, event.archive_id, event.reason)
         if m is not None:
             self._emit("message", bare, m)
+            return
+        if not store.is_loaded(bare):
+            # Stored but not read yet: the store removes it as it reads it
+            # (the removal waits there); then the row, if drawn, changes.
+            def loaded() -> None:
+                if self._store is store:
+                    known = store.known(bare, "", event.archive_id, None, None)
+                    if known is not None and known.retracted:
+                        self._emit("message", bare, known)
+
+            store.load_conversation(bare, on_done=loaded)
 
     # -- the room directory ----------------------------------------------------------
     def browse(self, domain: str | None) -> None:

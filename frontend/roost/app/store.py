@@ -52,6 +52,8 @@ FIRST_PAGE = 50  # records read first when a conversation is loaded
 # history never blocks the page for long while it is read.
 REST_PAGE = 500
 PREVIEW_CHARS = 200
+# Moderations remembered per conversation for messages not in memory yet.
+MAX_PENDING_RETRACTIONS = 500
 
 _MESSAGES = "messages"
 _OUTBOX = "outbox"
@@ -73,7 +75,9 @@ class StoredMessage:
     Reads like `models.Message` (id, conversation, sender, body, outgoing,
     stamp, state) plus `archive_id`, `origin_id`, `replaces` (the id this
     corrects, XEP-0308), `edited` (id of the last correction applied) and
-    `seq`. `key` = (stamp, seq) orders a conversation.
+    `seq`. `key` = (stamp, seq) orders a conversation. `retracted`: a room
+    moderator removed it (XEP-0425): `body` is then RETRACTED_TEXT (the
+    text itself is gone) and `retract_reason` the moderator's reason, if any.
     """
 
     __slots__ = (
@@ -87,6 +91,8 @@ class StoredMessage:
         "origin_id",
         "outgoing",
         "replaces",
+        "retract_reason",
+        "retracted",
         "sender",
         "seq",
         "stamp",
@@ -120,6 +126,8 @@ class StoredMessage:
         self.origin_id = origin_id
         self.replaces = replaces
         self.edited: str | None = None
+        self.retracted = False
+        self.retract_reason: str | None = None
         # Incoming with a XEP-0333 <markable/>: a "displayed" marker may be
         # sent for it. Memory only: old history is never marked again.
         self.markable = False
@@ -146,6 +154,8 @@ class StoredMessage:
             "origin_id": self.origin_id,
             "replaces": self.replaces,
             "edited": self.edited,
+            "retracted": self.retracted,
+            "retract_reason": self.retract_reason,
         }
 
     @classmethod
@@ -164,6 +174,8 @@ class StoredMessage:
             int(value.get("seq") or 0),  # type: ignore[call-overload]
         )
         record.edited = _opt_str(value.get("edited"))
+        record.retracted = bool(value.get("retracted"))
+        record.retract_reason = _opt_str(value.get("retract_reason"))
         return record
 
 
@@ -264,6 +276,7 @@ class _Conversation:
         "load_state",
         "on_loaded",
         "preview",
+        "retractions",
         "stamp",
         "unread",
     )
@@ -277,6 +290,10 @@ class _Conversation:
         self.by_id: dict[tuple[str, str], StoredMessage] = {}
         # Corrections whose target isn't known yet: (sender, target id) → correction.
         self.corrections: dict[tuple[str, str], StoredMessage] = {}
+        # Moderations (XEP-0425) of archive ids not in memory yet (a room's
+        # conversation not read from storage, or history still on its way):
+        # archive id → reason. Applied when that message comes in.
+        self.retractions: dict[str, str | None] = {}
         self.load_state = 0  # 0: not loaded, 1: loading, 2: loaded
         self.on_loaded: list[Callable[[], None]] = []
         self.stamp = 0.0  # last activity
@@ -629,6 +646,7 @@ class MessageStore:
             conv.register(m)
             if m.kind == CORRECTION:
                 continue  # already applied to its target before it was stored
+            self._retract_pending(conv, m, None)
             block.append(m)
         conv.insert_block(block)
 
@@ -729,6 +747,7 @@ class MessageStore:
         pending = self._pending_correction(conv, m)
         if pending is not None:
             self._apply_correction(m, pending)
+        self._retract_pending(conv, m, None)
         self._dirty_conversations.add(conversation)
         return m, True
 
@@ -767,6 +786,8 @@ class MessageStore:
     def _apply_correction(self, target: StoredMessage, correction: StoredMessage) -> None:
         if target.sender != correction.sender:
             return  # only the author may correct (XEP-0308 §7)
+        if target.retracted:
+            return  # removed by a moderator: a correction doesn't bring text back
         target.body = correction.body
         target.edited = correction.id or correction.origin_id
         self._touch(target)
@@ -787,6 +808,8 @@ class MessageStore:
             changed = True
         elif archive_id:
             conv.by_archive.setdefault(archive_id, m)  # a second archive copy of it
+        if archive_id and conv.retractions and self._retract_pending(conv, m, archive_id):
+            changed = True
         if origin_id and not m.origin_id:
             m.origin_id = origin_id
             conv.by_origin.setdefault((m.sender, origin_id), m)
@@ -813,17 +836,56 @@ class MessageStore:
                     return m
         return None
 
-    def retract(self, conversation: str, archive_id: str) -> StoredMessage | None:
+    def retract(
+        self, conversation: str, archive_id: str, reason: str | None = None
+    ) -> StoredMessage | None:
         """A moderator removed the message with this archive id (XEP-0425):
-        its text goes (a placeholder stays, so the thread still reads)."""
-        conv = self._conversations.get(conversation)
-        m = None if conv is None else conv.by_archive.get(archive_id)
-        if m is None or m.body == RETRACTED_TEXT:
+        its text goes, here and in storage (a placeholder stays, so the
+        thread still reads, with the reason). Returns the message changed;
+        None when it was already removed or isn't in memory: then the
+        removal waits for it (a stored record read later, a copy from the
+        archive), so a message is never shown again after its removal."""
+        conv = self._conv(conversation)
+        m = conv.by_archive.get(archive_id)
+        if m is None or m.kind != MESSAGE:
+            pending = conv.retractions
+            if archive_id not in pending and len(pending) >= MAX_PENDING_RETRACTIONS:
+                del pending[next(iter(pending))]
+            pending[archive_id] = reason
             return None
+        if m.retracted:
+            return None
+        self._retract(conv, m, reason)
+        return m
+
+    def _retract_pending(
+        self, conv: _Conversation, m: StoredMessage, archive_id: str | None
+    ) -> bool:
+        """Apply a removal that came before message `m` (by its archive id,
+        or `archive_id`, another archive copy of it)."""
+        pending = conv.retractions
+        if not pending or m.kind != MESSAGE or m.retracted:
+            return False
+        for key in (m.archive_id, archive_id):
+            if key and key in pending:
+                self._retract(conv, m, pending.pop(key))
+                return True
+        return False
+
+    def _retract(self, conv: _Conversation, m: StoredMessage, reason: str | None) -> None:
         m.body = RETRACTED_TEXT
         m.edited = None
+        m.retracted = True
+        m.retract_reason = reason or None
         self._touch(m)
-        return m
+        # Its corrections hold the text too (stored for dedup): emptied as well.
+        refs = {ref for ref in (m.id, m.origin_id) if ref}
+        for table in (conv.by_origin, conv.by_id):
+            for record in table.values():
+                if (record.kind == CORRECTION and record.sender == m.sender
+                        and record.replaces in refs and record.body):
+                    record.body = ""
+                    self._touch(record)
 
     def set_state(self, message: StoredMessage, state: str) -> None:
         """Set a message's state (e.g. failed after a bounce, read after a marker)."""

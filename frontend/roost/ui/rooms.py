@@ -5,7 +5,8 @@ one is opened (`opened`) and asks it for `active_room` when it draws message
 rows. It reads the app's room records (`app.room(jid)`: jid, name, nick,
 state, error, error_kind, subject, occupants, mentions, is_moderator,
 is_owner) and directory items (jid, name, description, occupants) and calls
-`join_room`, `leave_room`, `browse_rooms`, `kick`, `ban`, `set_subject`.
+`join_room`, `leave_room`, `browse_rooms`, `kick`, `ban`, `set_subject`,
+and `open_private` (an occupant's "Message" button opens the private chat).
 
 Lists (rooms, occupants, directory) are drawn by render.js in one call each,
 at most once per frame. Room names, nicks, subjects and descriptions are
@@ -501,6 +502,8 @@ class RoomsView:
                     "affiliation_text": AFFILIATION_TEXT.get(affiliation, ""),
                     "jid": str(occupant.jid or "").split("/", 1)[0],  # the person, not the device
                     "self": is_self,
+                    # A private chat with them (XEP-0045 §7.5); not with oneself.
+                    "message": not is_self,
                     "kick": allowed,
                     "ban": allowed,
                 }
@@ -517,7 +520,13 @@ class RoomsView:
         jid = self.active_room
         if not button or jid is None:
             return
-        self._ask_moderation(str(button.dataset.action), jid, str(button.dataset.nick))
+        action, nick = str(button.dataset.action), str(button.dataset.nick)
+        if action == "message":
+            key = self.app.open_private(jid, nick)
+            if key is not None:
+                self.view.open_chat(str(key))  # closes the panel, focuses the composer
+            return
+        self._ask_moderation(action, jid, nick)
 
     def _on_subject(self, ev: Any) -> None:
         ev.preventDefault()

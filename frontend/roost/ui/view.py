@@ -63,6 +63,11 @@ def _display_name(contact: Any, bare: str) -> str:
     return str(contact.display_name) if contact is not None else bare
 
 
+def _mount(template_id: str) -> Any:
+    """A fresh copy of a `<template>`'s element, not yet in the page."""
+    return _el(template_id).content.firstElementChild.cloneNode(True)
+
+
 class ChatView:
     """Binds the static DOM of index.html to a `ChatApp`."""
 
@@ -132,6 +137,7 @@ class ChatView:
         options.onNeedOlder = _logged("older", self._on_need_older)
         options.onNeedNewer = _logged("newer", self._on_need_newer)
         options.onGapAction = _logged("gap", self._on_gap_action)
+        options.onRemoveMessage = _logged("remove", self._on_remove_message)
         self.list = self.render.createMessageList(self.log, options)
         # While the archive is asked for older messages of the open chat:
         # the cursor of the row above which they go (None: not asking).
@@ -143,6 +149,10 @@ class ChatView:
         self._contacts_dirty = False
         self._contacts_frame = False  # a redraw of the list waits for the next frame
         self._scheduled = False
+        # "Remove this message?" (moderators, XEP-0425): made on first use;
+        # the room and row cursor it asks about.
+        self._remove_dialog: Any = None
+        self._removing: tuple[str, tuple[float, int]] | None = None
 
         self.form.addEventListener("submit", self._on_login_submit)
         _el("login-retry").addEventListener("click", self._on_retry)
@@ -236,7 +246,7 @@ class ChatView:
             self.typing_state.hidden = True
             self.typing_state.textContent = ""
             return
-        name = _display_name(self.app.contacts.get(bare), bare)
+        name = self._title(bare)
         self.typing_state.textContent = f"{name} is typing…"
         self.typing_state.hidden = False
 
@@ -495,6 +505,13 @@ class ChatView:
         self.password.value = ""
 
     # -- contacts ---------------------------------------------------------
+    def _title(self, bare: str) -> str:
+        """A conversation's name: a contact's, "nick (in Room Name)" for a
+        private chat with a room occupant, else the address."""
+        if self.app.is_private(bare):
+            return str(self.app.conversation_title(bare))
+        return _display_name(self.app.contacts.get(bare), bare)
+
     def _contact_item(self, bare: str, contact: Any) -> dict[str, object]:
         """One row of the list; `contact` is None for someone not in the roster."""
         presence = "offline" if contact is None else str(contact.show)
@@ -503,11 +520,18 @@ class ChatView:
         text = PRESENCE_TEXT[presence]
         if presence == "offline" and contact is not None and contact.ask == "subscribe":
             text = "Waiting for approval"
+        if contact is None and self.app.is_private(bare):
+            # An occupant: there while both of us are in the room.
+            occupant = self.app.private_occupant(bare)
+            presence = "offline" if occupant is None else str(occupant.show or "online")
+            if presence not in PRESENCE_TEXT:
+                presence = "online"
+            text = "Not in the room" if occupant is None else PRESENCE_TEXT[presence]
         # Slice before split: a long message costs no more than a short one.
         preview = " ".join(self.app.preview(bare)[:400].split())[:80]
         return {
             "jid": bare,
-            "name": _display_name(contact, bare),
+            "name": self._title(bare) if contact is None else _display_name(contact, bare),
             "presence": presence,
             "presence_text": text,
             "preview": preview,
@@ -555,7 +579,7 @@ class ChatView:
     def open_chat(self, bare: str) -> None:
         self.active = bare
         if not self.rooms.opened(bare):  # a room draws its own header
-            self.chat_title.textContent = _display_name(self.app.contacts.get(bare), bare)
+            self.chat_title.textContent = self._title(bare)
         self._render_typing()
         self.list.clear()
         self.root.dataset.view = "chat"
@@ -631,7 +655,68 @@ class ChatView:
         if room is not None:  # rooms: who wrote it, and whether it names us
             item["nick"] = str(self.app.display_sender(room, entry))
             item["mention"] = bool(self.app.is_mention(room, entry))
+            # Moderators (XEP-0425): a "Remove" button on what the room archived.
+            item["can_remove"] = bool(self.app.can_moderate(room, entry))
+        if entry.retracted:
+            # The text is gone (app/store.py); the row says so, with the reason.
+            item["retracted"] = True
+            item["mention"] = False
+            item["retract_reason"] = str(entry.retract_reason or "")
         return item
+
+    # -- removing a message (room moderators, XEP-0425) --------------------
+    def _on_remove_message(self, cursor: Any) -> None:
+        """A row's "Remove": confirm first, with an optional reason."""
+        room, store = self.rooms.active_room, self.app.store
+        if room is None or store is None:
+            return
+        key = (float(cursor[0]), int(cursor[1]))
+        found = store.before(room, (key[0], key[1] + 1), 1)
+        entry = found[0] if found and tuple(found[0].key) == key else None
+        if entry is None or entry.kind != "message":
+            return
+        dialog = self._remove_dialog
+        if dialog is None:
+            dialog = self._remove_dialog = _mount("remove-message-template")
+            dialog.querySelector("#remove-message-form").addEventListener(
+                "submit", _logged("remove confirm", self._on_remove_confirm)
+            )
+            dialog.querySelector("#remove-message-cancel").addEventListener(
+                "click", lambda _ev: dialog.close()
+            )
+
+            def closed(_ev: Any) -> None:
+                if not dialog.open:
+                    self._removing = None
+                    dialog.remove()  # out of the page until shown again
+
+            dialog.addEventListener("close", closed)
+        who = str(self.app.display_sender(room, entry))
+        # Untrusted text: set as text only (textContent), cut to a short quote.
+        text = " ".join(str(entry.body)[:400].split())
+        quote = text[:200] + ("…" if len(text) > 200 else "")
+        dialog.querySelector("#remove-message-text").textContent = f"{who} wrote: “{quote}”"
+        reason = dialog.querySelector("#remove-message-reason")
+        reason.value = ""
+        self._removing = (room, key)
+        if not dialog.isConnected:
+            self.root.appendChild(dialog)
+        if not dialog.open:
+            dialog.showModal()  # modal: focus stays inside, Escape closes, focus returns
+        reason.focus()
+
+    def _on_remove_confirm(self, ev: Any) -> None:
+        ev.preventDefault()
+        dialog, asked = self._remove_dialog, self._removing
+        self._removing = None
+        if dialog is None or asked is None:
+            return
+        reason = str(dialog.querySelector("#remove-message-reason").value).strip() or None
+        dialog.close()
+        # Its row (and the button that opened this) is redrawn when the room
+        # announces the removal: the composer keeps the focus meanwhile.
+        self.text.focus()
+        self.app.moderate_message(asked[0], asked[1], reason)
 
     def _on_key(self, ev: Any) -> None:
         if ev.key == "Enter" and not ev.shiftKey and not ev.isComposing:
