@@ -125,7 +125,7 @@ class Element:
         # `in` first: a missing key makes Brython's dict.get raise and catch a
         # KeyError inside (~8 µs), paid on every absent attribute of every stanza.
         attrs = self.attrs
-        return attrs[attr] if attr in attrs else default
+        return attrs[attr] if attr in attrs else default  # noqa: SIM401 (see above)
 
     def find(self, name: str, ns: str | None = None) -> Element | None:
         """First child with this local name (and namespace, if given)."""
