@@ -63,11 +63,6 @@ def _display_name(contact: Any, bare: str) -> str:
     return str(contact.display_name) if contact is not None else bare
 
 
-def _mount(template_id: str) -> Any:
-    """A fresh copy of a `<template>`'s element, not yet in the page."""
-    return _el(template_id).content.firstElementChild.cloneNode(True)
-
-
 class ChatView:
     """Binds the static DOM of index.html to a `ChatApp`."""
 
@@ -677,7 +672,8 @@ class ChatView:
             return
         dialog = self._remove_dialog
         if dialog is None:
-            dialog = self._remove_dialog = _mount("remove-message-template")
+            # The rooms view's dialog helpers: out of the page while closed.
+            dialog = self._remove_dialog = self.rooms._make_dialog("remove-message-template")
             dialog.querySelector("#remove-message-form").addEventListener(
                 "submit", _logged("remove confirm", self._on_remove_confirm)
             )
@@ -688,7 +684,6 @@ class ChatView:
             def closed(_ev: Any) -> None:
                 if not dialog.open:
                     self._removing = None
-                    dialog.remove()  # out of the page until shown again
 
             dialog.addEventListener("close", closed)
         who = str(self.app.display_sender(room, entry))
@@ -699,10 +694,7 @@ class ChatView:
         reason = dialog.querySelector("#remove-message-reason")
         reason.value = ""
         self._removing = (room, key)
-        if not dialog.isConnected:
-            self.root.appendChild(dialog)
-        if not dialog.open:
-            dialog.showModal()  # modal: focus stays inside, Escape closes, focus returns
+        self.rooms._show_dialog(dialog)
         reason.focus()
 
     def _on_remove_confirm(self, ev: Any) -> None:
