@@ -326,12 +326,12 @@ class RoomAdmin:
         room = self.manager.rooms.get(bare)
         if room is None:
             return
-        self.manager.leave(bare)
+        bookmarked, room.bookmarked = room.bookmarked, False
+        self.manager.leave(bare)  # unbookmarked: no autojoin=false write before the removal
         client = self._client
-        if client is not None and room.bookmarked:
+        if client is not None and bookmarked:
             client.remove_bookmark(JID.parse(bare))
             self._flush()
-        room.bookmarked = False
         self.manager.rooms.pop(bare, None)
         self._emit("rooms")
 
