@@ -28,3 +28,7 @@ MUC_OWNER = "http://jabber.org/protocol/muc#owner"
 PUBSUB = "http://jabber.org/protocol/pubsub"  # XEP-0060, for PEP (XEP-0163)
 PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event"
 PRIVATE = "jabber:iq:private"  # XEP-0049
+PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner"  # node configuration
+OMEMO_LEGACY = "eu.siacs.conversations.axolotl"  # XEP-0384 0.3 (xeps/xep_0384)
+OMEMO_2 = "urn:xmpp:omemo:2"  # XEP-0384 0.8+ (xeps/xep_0384)
+SCE = "urn:xmpp:sce:1"  # XEP-0420, OMEMO 2's plaintext envelope

@@ -24,6 +24,7 @@ NODE = "https://roost.invalid"
 IDENTITIES: list[tuple[str, str, str | None]] = [("client", "web", "Roost")]
 # Sorted by octets, as XEP-0115 §5.1 hashes them.
 FEATURES = [
+    "eu.siacs.conversations.axolotl.devicelist+notify",  # XEP-0384 0.3 (legacy OMEMO)
     "http://jabber.org/protocol/caps",
     "http://jabber.org/protocol/chatstates",  # XEP-0085
     "http://jabber.org/protocol/disco#info",
@@ -34,11 +35,12 @@ FEATURES = [
     "urn:xmpp:message-correct:0",  # XEP-0308
     "urn:xmpp:message-moderate:0",  # XEP-0425 0.2
     "urn:xmpp:message-moderate:1",  # XEP-0425 0.3
+    "urn:xmpp:omemo:2:devices+notify",  # XEP-0384 0.8+ (OMEMO 2)
     "urn:xmpp:ping",  # XEP-0199
     "urn:xmpp:receipts",  # XEP-0184
 ]
 HASH = "sha-1"
-VER = "t78RK6UION/bGoHs3MuSE6R8lyY="
+VER = "d47XPN3l2FaOrmRAU38WKIk4n3M="
 
 
 def verification_string(
