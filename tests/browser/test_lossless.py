@@ -13,6 +13,7 @@ a transcript of the browser's XMPP connections (the chaos proxy's).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import re
@@ -208,7 +209,7 @@ class Exchange:
                 f"{self.reloads} reloads, sent a→b {self.a_sent}, b→a {self.b_sent}, "
                 f"back after a break in {sum(backs) / len(backs):.2f} s on average "
                 f"(max {backs[-1]:.1f} s), time spent {spent}, "
-                f"proxy accepted {self.srv.chaos.accepted}")
+                f"proxy accepted {self.srv.chaos.accepted}, {_sm_report(self.srv.chaos)}")
 
     def check(self) -> None:
         source, rows = self.browser_rows()
@@ -237,6 +238,16 @@ class Exchange:
                 f"duplicates: {len(raw)}{_dups(raw)}")
         print(info)
         assert not problems, "\n".join([*problems, info])
+
+
+def _sm_report(chaos: Any) -> str:
+    """How the browser's connections went (XEP-0198): a session that was
+    resumed, then cut, should be resumed again; a fresh one instead leaves it
+    hibernating, collecting messages that then come only from the archive."""
+    outcomes = chaos.sm_outcomes()
+    counts = ", ".join(f"{k} {v}" for k, v in _count(outcomes))
+    after = sum(1 for a, b in itertools.pairwise(outcomes) if a == "resumed" and b == "fresh")
+    return f"sessions: {counts} (fresh right after a resumed one: {after})"
 
 
 def rows_of(page: Any) -> list[Row]:

@@ -241,6 +241,29 @@ class ChaosProxy:
             return b"".join(data for n, d, _t, data in self._chunks
                             if d == direction and connection in (None, n))
 
+    def sm_outcomes(self) -> list[str]:
+        """Per connection, oldest first, what XEP-0198 made of it (record=True):
+        "resumed", "resume failed", "resume unanswered" (cut before the
+        answer), "fresh" (`<enable/>`), or "none" (cut before either)."""
+        with self._lock:
+            chunks = list(self._chunks)
+        up: dict[int, bytes] = {}
+        down: dict[int, bytes] = {}
+        for n, d, _t, data in chunks:
+            side = up if d == "up" else down
+            side[n] = side.get(n, b"") + data
+        outcomes = []
+        for n in sorted(set(up) | set(down)):
+            sent, got = up.get(n, b""), down.get(n, b"")
+            if b"<resume " in sent:
+                outcomes.append("resumed" if b"<resumed " in got else
+                                "resume failed" if b"<failed " in got else "resume unanswered")
+            elif b"<enable " in sent:
+                outcomes.append("fresh")
+            else:
+                outcomes.append("none")
+        return outcomes
+
     def dump(self, path: Path) -> Path:
         """Write the recording as a transcript, one chunk per line block:
         `<time> #<connection> up|down <length>` then the bytes (UTF-8, lossy)."""
