@@ -99,7 +99,30 @@
       row.classList.add("mention");
       row.appendChild(el("span", "mention-tag", "Mentions you"));
     }
-    row.appendChild(el("p", "body", str(it.body)));
+    if (it.encrypted) {
+      /* OMEMO: end-to-end encrypted (the words for screen readers, a padlock shown). */
+      row.classList.add("encrypted");
+      var lock = el("span", "lock", null);
+      lock.setAttribute("role", "img");
+      lock.setAttribute("aria-label", "Encrypted");
+      lock.title = "End-to-end encrypted";
+      row.appendChild(lock);
+    }
+    var body = el("p", "body", str(it.body));
+    if (it.e2e_note) {
+      /* Why an encrypted message can't be read (or sent): words, not the text. */
+      row.classList.add("e2e-problem");
+      body.classList.add("e2e-note");
+    }
+    row.appendChild(body);
+    if (it.e2e_detail) { row.appendChild(el("p", "e2e-detail", str(it.e2e_detail))); }
+    if (it.send_plain) {
+      /* Encryption couldn't be done: only the user may choose plaintext. */
+      var plain = el("button", "secondary msg-send-plain", "Send unencrypted");
+      plain.type = "button";
+      plain.dataset.action = "send-plain";
+      row.appendChild(plain);
+    }
     if (it.retracted) {
       /* Removed by a room moderator (XEP-0425): `body` is the notice, the
        * moderator's reason (their own words) follows as text. */
@@ -182,7 +205,9 @@
    *    stamp (ms since epoch), edited, failed, state, state_key,
    *    nick (rooms: the sender's nick), mention (rooms: it names us),
    *    retracted, retract_reason (removed by a room moderator),
-   *    can_remove (we moderate the room: a "Remove" button)}
+   *    can_remove (we moderate the room: a "Remove" button),
+   *    encrypted (OMEMO: a padlock), e2e_note (body is why it can't be read
+   *    or sent), send_plain (a "Send unencrypted" button: onSendPlain)}
    *
    *   var list = RoostRender.createMessageList(log, {onNeedOlder: f(cursor),
    *                                   onNeedNewer: f(cursor), onGapAction: f(cursor),
@@ -487,6 +512,7 @@
       if (!entry || entry.node !== row) { return; }
       if (action === "gap-retry") { call(handlers.onGapAction, entry.cursor); }
       else if (action === "remove-message") { call(handlers.onRemoveMessage, entry.cursor); }
+      else if (action === "send-plain") { call(handlers.onSendPlain, entry.cursor); }
     }
     var resizer = null;
     if (typeof ResizeObserver === "function") {

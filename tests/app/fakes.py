@@ -43,6 +43,7 @@ MAM = "urn:xmpp:mam:2"
 RSM = "http://jabber.org/protocol/rsm"
 FORWARD = "urn:xmpp:forward:0"
 DATA_FORMS = "jabber:x:data"
+PUBSUB = "http://jabber.org/protocol/pubsub"
 # `run()` fires timers due at most this long after the clock it started at.
 RUN_HORIZON = 50.0
 
@@ -258,6 +259,10 @@ class FakeServer:
         self.archive: list[tuple[str, float, str]] | None = []
         self.archive_max = 100
         self.archive_queries: list[tuple[str | None, str | None, str | None]] = []
+        # Called with each archive query's queryid once it is answered (the
+        # answer is already on its way): a test adds what the server archives
+        # right after that answer, before it handles the client's next stanza.
+        self.after_archive_query: Callable[[str | None], None] | None = None
         self.carbons = False
         # Frames the server sends right after the client's initial presence.
         self.presences: list[str] = []
@@ -284,6 +289,9 @@ class FakeServer:
         self.muc = FakeMuc(self)
         # jabber:iq:private (XEP-0049) storage, for XEP-0048 bookmarks: xml by element name.
         self.private: dict[str, str] = {}
+        # PEP (XEP-0163): (owner, node) → item id → item XML; nodes published to.
+        self.pep: dict[tuple[str, str], dict[str, str]] = {}
+        self.pep_publishes: list[str] = []
         self.clock: Callable[[], float] = lambda: 1_700_000_000.0
 
     @property
@@ -470,6 +478,10 @@ class FakeServer:
                 "</query></iq>"
             )
             return
+        pubsub = iq.find("pubsub", PUBSUB) or iq.find("pubsub", PUBSUB + "#owner")
+        if pubsub is not None:
+            self._pep(iq, pubsub)
+            return
         private = iq.find("query", "jabber:iq:private")
         if private is not None and private.children:
             stored = private.children[0]
@@ -516,6 +528,42 @@ class FakeServer:
                 f'<error type="cancel"><service-unavailable xmlns="{STANZAS}"/></error></iq>'
             )
 
+    def _pep(self, iq: Element, pubsub: Element) -> None:
+        """A small PEP service (XEP-0163): publish, items, owner configure.
+        Nodes by (owner bare JID, node); items by id, newest last."""
+        iq_id = iq.get("id")
+        own = f"{self.user}@{DOMAIN}"
+        owner = (iq.get("to") or own).partition("/")[0]
+        head = f'<iq xmlns="jabber:client" id="{iq_id}" to="{self.full}"' + (
+            f' from="{iq.get("to")}"' if iq.get("to") else ""
+        )
+        publish = pubsub.find("publish", PUBSUB)
+        fetch = pubsub.find("items", PUBSUB)
+        if publish is not None and iq.get("type") == "set" and owner == own:
+            item = publish.find("item", PUBSUB)
+            node = publish.get("node") or ""
+            if item is not None:
+                self.pep.setdefault((own, node), {})[item.get("id") or "current"] = (
+                    item.to_xml(PUBSUB)
+                )
+                self.pep_publishes.append(node)
+            self.send(head + ' type="result"/>')
+        elif fetch is not None and iq.get("type") == "get":
+            items = self.pep.get((owner, fetch.get("node") or ""))
+            if items is None:
+                self.send(
+                    head + ' type="error"><error type="cancel">'
+                    f'<item-not-found xmlns="{STANZAS}"/></error></iq>'
+                )
+                return
+            self.send(
+                head + f' type="result"><pubsub xmlns="{PUBSUB}">'
+                f'<items node="{fetch.get("node")}">{"".join(items.values())}</items>'
+                "</pubsub></iq>"
+            )
+        else:
+            self.send(head + ' type="result"/>')  # owner configure and the like
+
     def _peer(self, inner: str) -> str:
         """The other party of an archived 1:1 message (bare JID)."""
         message = parse_xml(inner)
@@ -534,11 +582,16 @@ class FakeServer:
             )
             return
         with_jid = None
+        start = None
         form = query.find("x", DATA_FORMS)
         if form is not None:
             for field in form.children:
                 if field.get("var") == "with":
                     with_jid = field.find_text("value", DATA_FORMS)
+                if field.get("var") == "start":
+                    from roost.xmpp.stamps import parse_datetime
+
+                    start = parse_datetime(field.find_text("value", DATA_FORMS) or "")
         rsm = query.find("set", RSM)
         assert rsm is not None
         limit = min(int(rsm.find_text("max", RSM) or "100"), self.archive_max)
@@ -563,6 +616,8 @@ class FakeServer:
             items = items[: ids.index(before.text)]
         if with_jid is not None:
             items = [item for item in items if self._peer(item[2]) == with_jid]
+        if start is not None:  # XEP-0313 start: from that time on
+            items = [item for item in items if item[1] >= start]
         if before is not None and not (after is not None and after.text):
             page, complete = (items[-limit:] if limit else []), len(items) <= limit
         else:
@@ -586,6 +641,8 @@ class FakeServer:
             f'<set xmlns="{RSM}">{first_last}<count>{total}</count></set>'
             "</fin></iq>"
         )
+        if self.after_archive_query is not None:
+            self.after_archive_query(qid)
 
     def stanzas(self, name: str) -> list[Element]:
         return [e for e in self.received if e.name == name]
@@ -609,6 +666,7 @@ class FakePlatform:
         self.connections: list[FakeConnection] = []
         self.connected_at: list[float] = []  # the clock at each connect()
         self.databases: dict[str, FakeStorage] = {}  # trusted, survive "reloads"
+        self.omemo_databases: dict[str, FakeOmemoStorage] = {}
         self.storages: list[FakeStorage] = []
         self.clock = 1_700_000_000.0
         self.stashed: dict[str, object] = {}  # the tab's sessionStorage (survives reload())
@@ -722,6 +780,76 @@ class FakePlatform:
 
     def unstash(self, key: str) -> object:
         return copy.deepcopy(self.stashed.get(key))
+
+    # -- OMEMO (app/omemo.py): real crypto (`cryptography`), memory storage --------
+    def omemo_crypto(self) -> object:
+        from tests.support.omemo_crypto import CPythonCrypto
+
+        return CPythonCrypto()
+
+    def open_omemo_storage(self, account: str) -> FakeOmemoStorage:
+        storage = self.omemo_databases.get(account)
+        if storage is None:
+            storage = self.omemo_databases[account] = FakeOmemoStorage(self)
+        return storage
+
+    def run_async(
+        self,
+        coro: object,
+        on_done: Callable[[object], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        """Run the coroutine to its end as one task: `CPythonCrypto` never waits
+        on anything, so one step finishes it (no event loop: Playwright keeps
+        one marked running on this thread when browser tests ran before)."""
+
+        def task() -> None:
+            try:
+                coro.send(None)  # type: ignore[attr-defined]
+            except StopIteration as stop:
+                on_done(stop.value)
+                return
+            except Exception as exc:
+                on_error(exc)
+                return
+            coro.close()  # type: ignore[attr-defined]
+            on_error(RuntimeError("an OMEMO job waited on something: not in these tests"))
+
+        self.tasks.append(task)
+
+
+class FakeOmemoStorage:
+    """`OmemoStorage` in memory; survives a `reload()` (it stands for IndexedDB).
+    Private keys stay `cryptography` objects (IndexedDB keeps CryptoKeys alike)."""
+
+    def __init__(self, platform: FakePlatform) -> None:
+        self.platform = platform
+        self.records: dict[str, object] = {}
+        self.writes = 0
+
+    def load(
+        self, cb: Callable[[dict[str, object]], None], on_error: Callable[[str], None]
+    ) -> None:
+        snapshot = dict(self.records)
+        self.platform.tasks.append(lambda: cb(snapshot))
+
+    def write(
+        self,
+        puts: dict[str, object],
+        deletes: list[str],
+        cb: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.writes += 1
+        self.records.update(puts)
+        for key in deletes:
+            self.records.pop(key, None)
+        if cb is not None:
+            self.platform.tasks.append(lambda: cb(True))
+
+    def destroy(self, cb: Callable[[], None] | None = None) -> None:
+        self.records.clear()
+        if cb is not None:
+            self.platform.tasks.append(cb)
 
 
 # -- helpers shared by the ChatApp tests ------------------------------------------

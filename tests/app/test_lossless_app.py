@@ -13,6 +13,7 @@ import pytest
 from roost.app import ChatApp
 from roost.app.chat import PING_IDLE, PING_TIMEOUT
 from roost.app.store import Gap
+from roost.xmpp.element import Element
 from roost.xmpp.errors import NetworkError
 
 from tests.app.fakes import (
@@ -32,6 +33,13 @@ STREAM_ERROR = (
     '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
     '<undefined-condition xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
 )
+
+
+def stream_error(condition: str) -> str:
+    return (
+        '<stream:error xmlns:stream="http://etherx.jabber.org/streams">'
+        f'<{condition} xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>'
+    )
 
 
 def bob_says(msg_id: str, body: str, extra: str = "") -> str:
@@ -54,8 +62,22 @@ def stored_resume(platform: FakePlatform) -> dict[str, object] | None:
 # -- the outbox -------------------------------------------------------------------
 
 
+def outbox_stash(platform: FakePlatform) -> dict[str, object]:
+    """What the tab keeps of the outbox (not the first catch-up's start time)."""
+    return {k: v for k, v in platform.stashed.items() if k.startswith("roost-outbox:")}
+
+
+def plaintext_with(app: ChatApp, bare: str) -> None:
+    """The padlock off for `bare` (the user's choice): these tests are about the
+    outbox, not OMEMO, whose device-list lookup would come first (test_omemo_app.py)."""
+    manager = app.e2e.manager
+    assert manager is not None
+    manager.set_encryption(bare, False)
+
+
 def test_every_send_goes_through_the_outbox_until_acked() -> None:
     server, platform, app, rec = logged_in(trusted=True, sm=True)
+    plaintext_with(app, BOB)
     storage = platform.databases[ALICE]
     store = app.store
     assert store is not None
@@ -260,6 +282,7 @@ def test_reload_redelivery_of_a_stored_message_is_merged() -> None:
 
 def test_reload_resends_the_stored_outbox_without_doubling_what_the_core_resends() -> None:
     server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    plaintext_with(app, BOB)
     platform.connections[0].stall()
     message = app.send_message(BOB, "in flight")
     assert message is not None
@@ -285,7 +308,7 @@ def test_a_stale_stash_after_a_reload_keeps_the_order() -> None:
     assert first is not None
     stale = dict(platform.stashed)
     platform.run()
-    assert first.state == "server" and platform.stashed == {}
+    assert first.state == "server" and outbox_stash(platform) == {}
     app.send_message(BOB, "two")
     platform.run()
     platform.stashed = stale
@@ -333,7 +356,7 @@ def test_acked_messages_a_reload_caught_before_the_write_committed_keep_their_pl
     app2.flush_storage()
     platform.run()
     assert [m["body"] for m in storage.messages(BOB)] == ["m0", "m1", "m2", "later"]
-    assert platform.stashed == {}
+    assert outbox_stash(platform) == {}
 
 
 # -- acks after storing -------------------------------------------------------------
@@ -404,6 +427,155 @@ def test_resume_failed_gives_a_fresh_session_with_roster_and_catch_up() -> None:
     assert len(server.archive_queries) == mam_before + 1  # catch-up again
     assert sent_with_body(server, "before") == [message.id]
     assert sent_with_body(server, "unacked") == [queued.id]
+
+
+def test_resumed_session_cut_by_the_connection_manager_is_resumed_again() -> None:
+    """`roost serve` (or any RFC 7395 proxy) reports its lost TCP connection
+    to the server as a `remote-connection-failed` stream error: the session
+    hibernates on the server like after any network cut, so it is resumed
+    again, not dropped for a fresh one (which left it hibernating, getting
+    our messages: the chaos test lost them)."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    [previd] = server.sessions
+    for n in (1, 2, 3):
+        conn = platform.connections[-1]
+        if n == 1:
+            conn.drop()  # the first one is a plain network cut
+        else:
+            conn.deliver(stream_error("remote-connection-failed"))
+            conn.stall()  # the proxy's side to the server is gone
+        server.send(bob_says(f"b{n}", f"while away {n}"))
+        platform.run()
+        assert app.state == "online"
+        assert server.resumes == [("resumed", previd)] * n and server.binds == 1
+    assert bodies(app, BOB) == ["while away 1", "while away 2", "while away 3"]
+
+
+@pytest.mark.parametrize("condition", ["remote-connection-failed", None])
+def test_a_cut_before_the_resume_was_asked_for_resumes_next_time(condition: str | None) -> None:
+    """The connection of a resume attempt goes during SASL (a network cut, or
+    the proxy losing the server): `<resume/>` never went out, the state is
+    good; the next attempt resumes. One that ends while `<resume/>` waits for
+    its answer starts afresh (a server may close on one it can't take)."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    [previd] = server.sessions
+    sasl = server._sasl
+    cuts: list[str] = []
+
+    def cut(element: Element) -> None:
+        if element.name == "auth" and not cuts:
+            cuts.append("sasl")
+            conn = platform.connections[-1]
+            if condition is None:
+                conn.drop()
+            else:
+                conn.deliver(stream_error(condition))
+                conn.stall()
+            return
+        sasl(element)
+
+    server._sasl = cut  # type: ignore[method-assign]
+    platform.connections[0].drop()
+    platform.run()
+    assert cuts == ["sasl"] and app.state == "online"
+    assert server.resumes == [("resumed", previd)] and server.binds == 1
+
+    def no_answer(element: Element) -> None:
+        cuts.append("resume")
+        platform.connections[-1].drop()
+
+    server._resume = no_answer  # type: ignore[method-assign]
+    platform.connections[-1].drop()
+    platform.run()
+    assert cuts == ["sasl", "resume"] and app.state == "online"
+    assert server.binds == 2  # then afresh, at once
+    assert platform.connected_at[-1] == platform.connected_at[-2]
+
+
+def test_a_new_page_whose_resume_attempt_is_cut_tries_again() -> None:
+    """After a reload the first connection resumes the stored session; cut
+    before `<resume/>` went out, the page doesn't show an error: it tries
+    again and resumes (the session still waits on the server)."""
+    server, platform, _app, _rec = logged_in(trusted=True, sm=True)
+    [previd] = server.sessions
+    server.send(bob_says("b1", "stored"))
+    platform.run()
+    platform.reload()
+    sasl = server._sasl
+    cut: list[bool] = []
+
+    def cut_once(element: Element) -> None:
+        if element.name == "auth" and not cut:
+            cut.append(True)
+            platform.connections[-1].drop()
+            return
+        sasl(element)
+
+    server._sasl = cut_once  # type: ignore[method-assign]
+    app2 = ChatApp(platform)
+    rec2 = Recorder(app2)
+    app2.login("alice", "s3cret", True)
+    platform.run()
+    assert cut and app2.state == "online"
+    assert "error" not in [s[0] for s in rec2.states()]
+    assert server.resumes == [("resumed", previd)] and server.binds == 1
+    app2.open_chat(BOB)
+    platform.run()
+    assert bodies(app2, BOB) == ["stored"]
+
+
+@pytest.mark.parametrize("missed", [0, 2])
+def test_message_archived_before_our_held_presence_counts_is_caught_up(missed: int) -> None:
+    """The chaos test's lost messages. A fresh session (its resumption failed)
+    asks the archive before sending its initial presence; the server answers
+    from the archive as it is then, and a message archived right after goes
+    to our other resources (the old session, still hibernating), not to us:
+    no resource of ours had sent presence. A live message later must not
+    move the cursor over it: the catch-up asks once more after the presence."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    store = app.store
+    assert store is not None
+    server.send(bob_says("b0", "seen", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A0"/>'))
+    platform.run()
+    server.archive = [("A0", platform.clock, bob_says("b0", "seen"))]
+    assert store.cursor().archive_id == "A0"  # type: ignore[union-attr]
+    # While we are away: missed messages in the archive, and the session gone.
+    for n in range(1, missed + 1):
+        server.archive.append((f"A{n}", platform.clock, bob_says(f"b{n}", f"missed {n}")))
+    server.sessions.clear()
+    routed = len(server.archive) + 1
+    presences = len(server.stanzas("presence"))
+
+    def archived_meanwhile(_queryid: str | None) -> None:
+        server.after_archive_query = None
+        assert len(server.stanzas("presence")) == presences  # ours is still held
+        server.archive.append((
+            f"A{routed}", platform.clock, bob_says(f"b{routed}", "routed elsewhere")
+        ))
+
+    server.after_archive_query = archived_meanwhile
+    platform.connections[0].drop()
+    platform.run()
+    assert app.state == "online" and server.binds == 2
+    assert server.after_archive_query is None  # the race happened
+    # … and live messages come to us now, moving the cursor.
+    live = routed + 1
+    server.archive.append((f"A{live}", platform.clock, bob_says(f"b{live}", "live")))
+    stanza_id = f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A{live}"/>'
+    server.send(bob_says(f"b{live}", "live", stanza_id))
+    platform.run()
+    expected = ["seen", *[f"missed {n}" for n in range(1, missed + 1)], "routed elsewhere", "live"]
+    assert bodies(app, BOB) == expected
+    assert store.cursor().archive_id == f"A{live}"  # type: ignore[union-attr]
+    # The first query went out before our presence, the second after it.
+    queries = [q for q in server.archive_queries if q[0] is None]
+    first_after = f"A{missed}" if missed else "A0"
+    assert queries[-2:] == [(None, "A0", None), (None, first_after, None)]
+    # Once only: the next fresh session's catch-up brings nothing new.
+    server.sessions.clear()
+    platform.connections[-1].drop()
+    platform.run()
+    assert app.state == "online" and bodies(app, BOB) == expected
 
 
 # -- liveness (XEP-0199) --------------------------------------------------------------
@@ -720,3 +892,26 @@ def test_forged_input_stores_nothing() -> None:
     assert storage.records("messages") == [] and storage.data["roster"] == roster
     assert "mallory@evil.example" not in app.contacts
     assert app.store is not None and app.store.cursor() is None
+
+
+def test_a_reload_before_the_first_catch_up_was_stored_fetches_all_since_it_began() -> None:
+    """A device's first page (no cursor yet) reloaded before IndexedDB
+    committed anything: not only the newest ARCHIVE_HISTORY come, but every
+    message from when the tab's first catch-up began (the chaos test lost
+    the oldest of a burst this way)."""
+    server, platform, _app, _rec = logged_in(trusted=True, sm=True)
+    storage = platform.databases[ALICE]
+    storage.hold(commit=False)  # nothing reaches the disk from now on
+    assert server.archive is not None
+    began = platform.clock
+    for i in range(250):  # routed elsewhere (another session), so only archived
+        server.archive.append((f"a{i:03d}", began + 1 + i, bob_says(f"b{i:03d}", f"burst {i:03d}")))
+    platform.clock = began + 400
+    platform.reload()
+    app2 = ChatApp(platform)
+    app2.login("alice", "s3cret", True)
+    platform.run()
+    app2.open_chat(BOB)
+    platform.run()
+    assert app2.state == "online"
+    assert bodies(app2, BOB) == [f"burst {i:03d}" for i in range(250)]

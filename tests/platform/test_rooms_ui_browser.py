@@ -55,6 +55,12 @@ class Info:
 class Platform:
     config = {"default_domain": "localhost"}
 
+class FakeE2E:
+    state = "untrusted"
+    manager = None
+    def conversation_opened(self, jid): pass
+    def room_encryption_on(self, jid): return False
+
 class FakeApp:
     def __init__(self):
         self.subs = {}
@@ -73,6 +79,7 @@ class FakeApp:
         self.online = True
         self.state = "offline"
         self.peers_typing = {}
+        self.e2e = FakeE2E()  # an untrusted session: no OMEMO (tests/browser/test_omemo.py has it)
     def on(self, name, cb):
         self.subs.setdefault(name, []).append(cb)
     def emit(self, name, *args):

@@ -35,6 +35,12 @@ class Contact:
 class Platform:
     config = {"default_domain": "localhost"}
 
+class FakeE2E:
+    state = "untrusted"
+    manager = None
+    def conversation_opened(self, jid): pass
+    def room_encryption_on(self, jid): return False
+
 class FakeApp:
     def __init__(self):
         self.subs = {}
@@ -53,6 +59,7 @@ class FakeApp:
         self.online = True
         self.peers_typing = {}
         self.visible = None
+        self.e2e = FakeE2E()  # an untrusted session: no OMEMO (tests/browser/test_omemo.py has it)
     def on(self, name, cb):
         self.subs.setdefault(name, []).append(cb)
     def emit(self, name, *args):

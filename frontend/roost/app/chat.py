@@ -26,6 +26,7 @@ reconnects), is never stored, and is dropped on `logout()`.
 
 from __future__ import annotations
 
+from roost.app.e2e import E2E, E2E_EVENTS
 from roost.app.events import Emitter
 from roost.app.models import Contact, Presence
 from roost.app.rooms import ROOM_EVENTS, Room, RoomManager
@@ -134,6 +135,9 @@ PING_TIMEOUT = 20.0
 # cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
 ARCHIVE_PAGE = 100
 ARCHIVE_HISTORY = 200
+# A reloaded tab with no stored cursor fetches from this long before its first
+# catch-up began (clocks differ between the browser and the server).
+FIRST_SYNC_MARGIN = 600.0
 # Live messages wait for the catch-up to end (so they follow it), at most this long.
 HOLD_MAX = 10.0
 # Paging back in one conversation's archive (scrolling up).
@@ -178,15 +182,27 @@ class _Sync:
     received, how many came, the total the archive reported, and the newest
     archive id (the cursor to keep). `missed`: there was a cursor, so what
     arrives was missed since the last visit (unread); without one it is old
-    history filled in on a new device, which nobody expects to read as new."""
+    history filled in on a new device, which nobody expects to read as new.
+
+    `early`: the query waiting went out before our initial presence (held,
+    so the server keeps offline messages back). The server answers it from
+    the archive as it is then, but routes messages to our bare JID to this
+    session only once it has handled our presence: one archived in between
+    goes to our other resources (an old session still hibernating for
+    XEP-0198 resumption) or offline, never to us. So the catch-up ends only
+    with a page asked for after the presence (`_sync_tail`): from then on,
+    what the archive gets also comes to us live, and the cursor can follow
+    live messages without passing over one never fetched."""
 
     __slots__ = (
-        "created", "done", "finished", "forward", "holding", "missed", "newest", "page",
-        "query_id", "total",
+        "after", "created", "done", "early", "finished", "forward", "holding", "missed",
+        "newest", "page", "query_id", "total",
     )
 
     def __init__(self) -> None:
         self.query_id: str | None = None
+        self.after: str | None = None  # the cursor the catch-up started from
+        self.early = False
         self.forward = True
         self.page: list[ArchiveMessage] = []
         self.done = 0
@@ -209,6 +225,14 @@ class _History:
         self.query_id = query_id
         self.gap = gap
         self.page: list[ArchiveMessage] = []
+
+
+def _no_payload(chat: ChatMessage) -> bool:
+    """An OMEMO key-transport message (heartbeat, new session): no text in it."""
+    for part in (chat.encrypted, chat.encrypted2):
+        if part is not None and part.payload is not None:  # type: ignore[attr-defined]
+            return False
+    return True
 
 
 def _values(result: object) -> list[dict[str, object]]:
@@ -246,6 +270,7 @@ class ChatApp:
         "_reconnect_timer",
         "_resumable",
         "_resume",
+        "_resume_asked",
         "_resume_timer",
         "_resuming",
         "_room_pages",
@@ -260,6 +285,7 @@ class ChatApp:
         "_typing_to",
         "active",
         "contacts",
+        "e2e",
         "last_error",
         "message",
         "network_up",
@@ -312,6 +338,8 @@ class ChatApp:
         # `_resuming`: the current connection was made with it.
         self._resume: dict[str, object] | None = None
         self._resuming = False
+        # The connection that just ended had sent <resume/> (`_fresh_start_helps`).
+        self._resume_asked = False
         self._resume_timer: object = None
         # The current stream is a resumed one; a fresh session was started
         # because resuming failed (don't loop: that one must reach Online).
@@ -353,6 +381,8 @@ class ChatApp:
         self._paused_timer: object = None
         # Group chats (app/rooms.py): their state, joins, history, directory.
         self.rooms = RoomManager(self)
+        # End-to-end encryption (OMEMO) on trusted devices: app/e2e.py.
+        self.e2e = E2E(self)
         # Room archive pages being received, by query id (see _on_archive_*).
         self._room_pages: dict[str, list[ArchiveMessage]] = {}
 
@@ -418,6 +448,7 @@ class ChatApp:
         self._password = password
         self.trusted = bool(trusted)
         self._use_storage(str(jid), self.trusted)
+        self.e2e.login(str(jid), self.trusted)
         self._set_state(RECONNECTING if self._resumable else CONNECTING,
                         RECONNECTING_MESSAGE if self._resumable else "")
         self._when_ready(lambda: self._connect(url, jid, password))
@@ -460,6 +491,7 @@ class ChatApp:
         self._storage = None
         self._storage_key = None
         self.store = None
+        self.e2e.logout()
         self._reset_data()
         self._set_state(OFFLINE)
         self._emit("roster")
@@ -555,6 +587,7 @@ class ChatApp:
         client = self._client
         if client is not None and client.online:
             self._save_resume(client)  # the copy taken as the connection ends
+        self._resume_asked = client is not None and client.resume_asked and self._resuming
         self._generation += 1
         self._on_ready = None
         self._cancel_deadline()
@@ -620,7 +653,10 @@ class ChatApp:
                 self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
             self._schedule_reconnect(0.0)
             return
-        if not self._resumable or self._password is None or self._address is None:
+        # A resume attempt (also a new page's first) goes on like an online
+        # session: the session waits on the server, trying again may help.
+        resumable = self._resumable or self._resuming
+        if not resumable or self._password is None or self._address is None:
             self._set_error(error)
             return
         if isinstance(error, NetworkError):
@@ -644,13 +680,23 @@ class ChatApp:
             return False
         if not (self._resuming or self._stream_resumed):
             return False
-        if isinstance(error, StreamError):
+        if isinstance(error, StreamError) and not error.retryable:
             return error.condition != "conflict"  # signed in elsewhere: a person decides
         if isinstance(error, AuthError):
             return False  # the password: a person decides
-        # A protocol error, or a server that just closed on our <resume/>
-        # (Prosody does when it can't take the element): once, afresh.
-        return isinstance(error, ProtocolError) or self._resuming
+        if isinstance(error, ProtocolError):
+            return True
+        # The link went (a NetworkError, or a retryable stream error such as
+        # the connection manager's remote-connection-failed when its TCP
+        # connection to the server breaks): the session hibernates on the
+        # server, so the next connection resumes it. Starting afresh instead
+        # leaves it hibernating, and messages to our bare JID routed to it
+        # reach us only through the archive. Only a stream that ended while
+        # our <resume/> waited for its answer may have ended because of it
+        # (Prosody closes on one it can't take): then afresh, at once. (A
+        # cut just then looks the same; Prosody 0.12 has dropped the session
+        # by the next attempt anyway: it answers item-not-found.)
+        return self._resume_asked
 
     def _schedule_reconnect(self, delay: float) -> None:
         self._cancel_reconnect()
@@ -813,6 +859,8 @@ class ChatApp:
                 peer = self._peer_conversation(event.from_jid)
                 if peer is not None:
                     self._on_chat_state(peer, event.state)
+            elif isinstance(event, E2E_EVENTS) and self.e2e.handle(event):
+                pass  # OMEMO's PEP answers and device lists
             elif isinstance(event, ROOM_EVENTS):
                 self.rooms.handle(event)
             elif isinstance(event, Closed):
@@ -936,8 +984,12 @@ class ChatApp:
         self._maybe_sync()
         # After the archive query: the server then leaves out offline
         # messages (the catch-up brings them), instead of pushing copies.
+        # What it archives after answering that query and before handling
+        # this presence doesn't come to us: the catch-up asks once more
+        # (`_Sync.early`).
         client.send_initial_presence()
         self.rooms.on_online(resumed)  # after our presence: joins, bookmarks
+        self.e2e.online(resumed)  # OMEMO: this device announced, keys published
         self._save_resume(client, now=True)
 
     def _on_stream_closed(self, event: Closed) -> None:
@@ -1055,11 +1107,31 @@ class ChatApp:
         state: str,
         archive_id: str | None,
         older: bool = False,
+        live: bool = True,
     ) -> tuple[StoredMessage, bool] | None:
-        """Put a message into the store; None without a store."""
+        """Put a message into the store; None without a store.
+
+        One that carries OMEMO goes in without text (never the sender's
+        fallback body) and is decrypted after (app/e2e.py); a key-transport
+        one (no payload) isn't a message: only the session takes it.
+        """
         store = self.store
         if store is None:
             return None
+        encrypted = chat.encrypted or chat.encrypted2  # legacy, or OMEMO 2
+        if encrypted is not None and not self.rooms.is_private(bare):
+            author = (self.own_jid or "") if outgoing else bare
+            if _no_payload(chat):
+                self.e2e.received(bare, author, chat, None, live)
+                return None
+            added = store.add(
+                bare, sender, "", stamp, id=chat.id, outgoing=outgoing, state=state,
+                archive_id=archive_id, origin_id=chat.origin_id, replaces=chat.replaces,
+                older=older,
+            )
+            if added[1] and added[0].kind == "message":
+                self.e2e.received(bare, author, chat, added[0], True)
+            return added
         return store.add(
             bare, sender, chat.body, stamp, id=chat.id, outgoing=outgoing, state=state,
             archive_id=archive_id, origin_id=chat.origin_id, replaces=chat.replaces,
@@ -1180,12 +1252,24 @@ class ChatApp:
         cursor = store.cursor(GLOBAL)
         after = cursor.archive_id if cursor is not None else None
         sync.missed = after is not None
+        sync.after = after
+        # No cursor stored: this device's first catch-up, or a reload of its
+        # tab before any catch-up was committed. The tab remembers (sync)
+        # when its first one began: from then on everything is fetched, not
+        # only the newest ARCHIVE_HISTORY (messages came meanwhile).
+        began = None if after is not None else self._first_sync_began()
         if after is not None:
             sync.forward = True
             sync.query_id = client.query_archive(after_id=after, max=ARCHIVE_PAGE)
+        elif began is not None:
+            sync.forward = True
+            sync.query_id = client.query_archive(
+                start=began - FIRST_SYNC_MARGIN, max=ARCHIVE_PAGE
+            )
         else:
             sync.forward = False
             sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+        sync.early = client.presence_held
         self._emit("sync", 0, None, False)
 
     def _on_archive_message(self, event: ArchiveMessage) -> None:
@@ -1273,6 +1357,10 @@ class ChatApp:
                     before_id=event.first, max=min(ARCHIVE_PAGE, left)
                 )
         if more:
+            sync.early = client.presence_held
+        else:
+            more = self._sync_tail(sync, client)
+        if more:
             self._flush()  # also when run later, once storage was read
             self._emit("sync", sync.done, sync.total, False)
         else:
@@ -1323,9 +1411,39 @@ class ChatApp:
             self._mark_gaps()
             sync.forward = False
             sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+            sync.early = client.presence_held
             self._flush()  # also when run later, once storage was read
             return
         self._finish_sync()
+
+    def _first_sync_began(self) -> float | None:
+        """When this tab's first catch-up without a cursor began (trusted only),
+        noted now if this is it: None then."""
+        if not self.trusted:
+            return None
+        key = "roost-first-sync:" + str(self._address or "")
+        began = self.platform.unstash(key)
+        if isinstance(began, (int, float)) and not isinstance(began, bool):
+            return float(began)
+        self.platform.stash(key, self.platform.now())
+        return None
+
+    def _sync_tail(self, sync: _Sync, client: XmppClient) -> bool:
+        """The catch-up's pages are in, but the last was asked for before our
+        initial presence (`_Sync.early`): ask once more, after the newest
+        archive id seen (or the starting cursor). True when it asked."""
+        if not sync.early:
+            return False
+        anchor = sync.newest[0] if sync.newest is not None else sync.after
+        if anchor is not None:
+            sync.forward = True
+            sync.query_id = client.query_archive(after_id=anchor, max=ARCHIVE_PAGE)
+        else:  # an empty archive, asked backwards: the same again
+            sync.query_id = client.query_archive(before_last=True, max=ARCHIVE_PAGE)
+        # Sent after the presence `_on_online` sent right after the first
+        # query (this runs on that query's answer), so never early again.
+        sync.early = client.presence_held
+        return True
 
     def _mark_gaps(self) -> None:
         store = self.store
@@ -1393,7 +1511,9 @@ class ChatApp:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
             state = SERVER if outgoing else RECEIVED
-            added = self._add(bare, sender, chat, stamp, outgoing, state, event.archive_id, older)
+            added = self._add(
+                bare, sender, chat, stamp, outgoing, state, event.archive_id, older, live=False
+            )
             if added is None:
                 continue
             m, is_new = added
@@ -1746,6 +1866,12 @@ class ChatApp:
         message_id = "r" + self.platform.random_bytes(12).hex()
         stamp = self._live_stamp(bare, None)
         m = store.queue(bare, sender, text, stamp, message_id)
+        if room is not None:
+            m.omemo = self.e2e.room_mode(bare)  # OMEMO in members-only, non-anonymous rooms
+        elif not private:
+            # "want": encrypted before it goes (app/e2e.py); "check": decided
+            # once the contact's devices are known; None: plaintext.
+            m.omemo = self.e2e.outgoing_mode(bare)
         # Written now, not with the next batch, and kept in the tab too: a
         # reload right after Enter (before IndexedDB commits) must find it.
         store.flush()
@@ -1766,6 +1892,11 @@ class ChatApp:
         sent: list[str] = []
         for m in store.outbox():
             if m.id is None or m.id in carried or (m.state != QUEUED and m.state != SENT):
+                continue
+            if m.omemo is not None:
+                # The padlock was on: encrypted first, then sent (app/e2e.py),
+                # or failed with the reason. Never as plaintext from here.
+                self.e2e.send(m)
                 continue
             if self.rooms.is_room(m.conversation):
                 if not self.rooms.send(m):
@@ -1798,6 +1929,8 @@ class ChatApp:
         store = self.store
         self.active = bare_jid
         self.rooms.opened(bare_jid)
+        if not self.rooms.is_room(bare_jid) and not self.rooms.is_private(bare_jid):
+            self.e2e.conversation_opened(bare_jid)  # its devices: the padlock's default
         if store is None:
             self._emit("loaded", bare_jid)
             return
@@ -2033,7 +2166,7 @@ class ChatApp:
         if store is None or not self.trusted:
             return
         items = [
-            [m.id, m.conversation, m.body, m.stamp, m.state]
+            [m.id, m.conversation, m.body, m.stamp, m.state, m.omemo]
             for m in store.unconfirmed()
             if m.id is not None and m.kind == "message"
         ]
@@ -2047,19 +2180,25 @@ class ChatApp:
         items = self.platform.unstash(self._stash_key())
         sender = str(self._address or "")
         for item in items if isinstance(items, list) else ():
-            if not isinstance(item, list) or len(item) not in (4, 5):
+            if not isinstance(item, list) or len(item) not in (4, 5, 6):
                 continue
             msg_id, bare, body, stamp = item[:4]
-            state = item[4] if len(item) == 5 else QUEUED
+            state = item[4] if len(item) >= 5 else QUEUED
+            # OMEMO: one that was to go encrypted still must (never plaintext).
+            omemo = item[5] if len(item) == 6 else None
             if not (isinstance(msg_id, str) and isinstance(bare, str) and isinstance(body, str)):
                 continue
             if not isinstance(stamp, (int, float)) or store.find(bare, msg_id, sender) is not None:
                 continue
             if state in (QUEUED, SENT):
-                store.queue(bare, sender, body, float(stamp), msg_id)
+                m = store.queue(bare, sender, body, float(stamp), msg_id)
+                if isinstance(omemo, str):
+                    m.omemo = "want" if omemo in ("want", "pending", "ok") else omemo
             elif state in (SERVER, DELIVERED, READ, FAILED):
-                store.add(bare, sender, body, float(stamp), id=msg_id, outgoing=True,
-                          state=state, origin_id=msg_id)
+                m, _created = store.add(bare, sender, body, float(stamp), id=msg_id,
+                                        outgoing=True, state=state, origin_id=msg_id)
+                if isinstance(omemo, str):
+                    m.omemo = omemo
 
     def _save_resume(self, client: XmppClient | None = None, now: bool = False) -> None:
         """Keep the XEP-0198 state of `client` (default: the current one):

@@ -8,9 +8,11 @@ in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from roost.app.omemo import OmemoStorage
+from roost.omemo.crypto import OmemoCrypto
 from roost.xmpp.element import Element
 from roost.xmpp.errors import NetworkError
 
@@ -117,6 +119,20 @@ class Platform(Protocol):
 
     def now(self) -> float:
         """Seconds since the epoch."""
+
+    def omemo_crypto(self) -> OmemoCrypto:
+        """The OMEMO primitives (WebCrypto in the browser)."""
+
+    def open_omemo_storage(self, account: str) -> OmemoStorage:
+        """This device's OMEMO state (IndexedDB `roost-omemo-<account>`)."""
+
+    def run_async(
+        self,
+        coro: Awaitable[object],
+        on_done: Callable[[object], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        """Run a coroutine; its result (or exception) goes to a callback, later."""
 
     def stash(self, key: str, value: object = None) -> None:
         """Keep JSON-like `value` synchronously for this tab (None removes it)."""

@@ -384,6 +384,46 @@ class RoomManager:
         client.send_groupchat(room.jid, m.body, id=m.id)
         return True
 
+    def send_encrypted(
+        self, m: StoredMessage, encrypted: object, encrypted2: object = None
+    ) -> bool:
+        """An outbox message for a room, OMEMO-encrypted (app/e2e.py); False
+        when it must wait (not joined)."""
+        client = self._client
+        room = self.rooms.get(m.conversation)
+        if client is None or room is None or room.state != JOINED or m.id is None:
+            return False
+        client.send_encrypted_groupchat(room.jid, encrypted, id=m.id, encrypted2=encrypted2)
+        return True
+
+    def omemo_ready(self, bare: str) -> bool:
+        """A room where OMEMO can work: members-only and non-anonymous (every
+        member's address is known, so every member's devices can be found)."""
+        features = self.admin.features.get(bare) or []
+        return "muc_membersonly" in features and "muc_nonanonymous" in features
+
+    def member_jids(self, bare: str) -> list[str]:
+        """The real bare JIDs of the room's other occupants (non-anonymous rooms)."""
+        room = self.rooms.get(bare)
+        own = str(getattr(self._app, "own_jid", None) or "")
+        found: list[str] = []
+        if room is None:
+            return found
+        for occupant in room.occupants.values():
+            if occupant.jid is None:
+                continue
+            real = occupant.jid.partition("/")[0]
+            if real != own and real not in found:
+                found.append(real)
+        return found
+
+    def real_jid_of(self, bare: str, nick: str | None) -> str | None:
+        room = self.rooms.get(bare)
+        occupant = None if room is None or nick is None else room.occupants.get(nick)
+        if occupant is None or occupant.jid is None:
+            return None
+        return occupant.jid.partition("/")[0]
+
     def kick(self, bare: str, nick: str, reason: str | None = None) -> None:
         client, room = self._client, self.rooms.get(bare)
         if client is None or room is None:
@@ -570,14 +610,20 @@ class RoomManager:
         if room is None or store is None or not chat.body:
             return
         room.last_traffic = self._now()
+        if _omemo_without_text(chat):
+            return  # an OMEMO key-transport message: nothing to show in a room
         own = chat.own or chat.nick == room.nick
         sender = self._sender(room, chat.nick, own)
         stamp = app._live_stamp(bare, chat.stamp)  # type: ignore[attr-defined]
+        # OMEMO: stored without text (never the fallback), decrypted after.
+        text = "" if (chat.encrypted or chat.encrypted2) is not None else chat.body
         m, created = store.add(
-            bare, sender, chat.body, stamp, id=chat.id, outgoing=own,
+            bare, sender, text, stamp, id=chat.id, outgoing=own,
             state=SERVER if own else "received", archive_id=chat.archive_id,
             origin_id=chat.origin_id, replaces=chat.replaces,
         )
+        if (chat.encrypted or chat.encrypted2) is not None and created and m.kind == "message":
+            app.e2e.received_in_room(room, chat, m, own)  # type: ignore[attr-defined]
         if chat.archive_id and room._catchup is None:
             store.set_cursor(bare, chat.archive_id, stamp)
         if not created or m.kind != "message":
@@ -586,7 +632,7 @@ class RoomManager:
             return
         if not own and app.active != bare:  # type: ignore[attr-defined]
             store.set_unread(bare, store.unread(bare) + 1)
-            if names_nick(chat.body, room.nick):
+            if text and names_nick(text, room.nick):
                 room.mentions += 1
                 self._emit("rooms")
         app._read_stored(store, bare)  # type: ignore[attr-defined]
@@ -620,21 +666,24 @@ class RoomManager:
         mentions = room.mentions
         for event in reversed(page) if older else page:
             chat = event.message
-            if not isinstance(chat, GroupchatMessage) or not chat.body:
+            if not isinstance(chat, GroupchatMessage) or not chat.body or _omemo_without_text(chat):
                 continue
             own = chat.nick == room.nick
             sender = self._sender(room, chat.nick, own)
             stamp = event.stamp if event.stamp is not None else self._now()
+            text = "" if (chat.encrypted or chat.encrypted2) is not None else chat.body
             m, is_new = store.add(
-                room.jid, sender, chat.body, stamp, id=chat.id, outgoing=own,
+                room.jid, sender, text, stamp, id=chat.id, outgoing=own,
                 state=SERVER if own else "received", archive_id=event.archive_id,
                 origin_id=chat.origin_id, replaces=chat.replaces, older=older,
             )
+            if (chat.encrypted or chat.encrypted2) is not None and is_new and m.kind == "message":
+                self._app.e2e.received_in_room(room, chat, m, own)  # type: ignore[attr-defined]
             if is_new and m.kind == "message":
                 created.append(m)
                 if unread and not own:
                     store.set_unread(room.jid, store.unread(room.jid) + 1)
-                    if names_nick(chat.body, room.nick):
+                    if text and names_nick(text, room.nick):
                         room.mentions += 1  # missed while away: as if it came live
             if event.archive_id and (room._newest is None or stamp >= room._newest[1]):
                 room._newest = (event.archive_id, stamp)
@@ -1035,14 +1084,18 @@ class RoomManager:
         room = self.rooms.get(bare)
         if room is None or str(event.jid.bare) != bare:
             return
+        was_ready = self.omemo_ready(bare)
         self.admin.features[bare] = list(event.features)
+        changed = was_ready != self.omemo_ready(bare)  # the padlock shows or goes
         for category, _type, name in event.identities:
             text = (name or "").strip()
-            if category == "conference" and text:
-                if text != room.name:
-                    room.name = text
-                    self._changed(room)
-                return
+            if category == "conference" and text and text != room.name:
+                room.name = text
+                changed = True
+            if category == "conference":
+                break
+        if changed:
+            self._changed(room)  # the title, and whether OMEMO can work there
 
     def _list_service(self, directory: _Directory, service: str) -> None:
         client = self._client
@@ -1107,3 +1160,8 @@ class RoomManager:
         elif what == "create" and room is not None:
             self._emit("notice", "The new room could not be set up.")
 
+
+
+def _omemo_without_text(chat: GroupchatMessage) -> bool:
+    parts = [p for p in (chat.encrypted, chat.encrypted2) if p is not None]
+    return bool(parts) and all(p.payload is None for p in parts)  # type: ignore[attr-defined]

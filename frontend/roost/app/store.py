@@ -78,6 +78,13 @@ class StoredMessage:
     `seq`. `key` = (stamp, seq) orders a conversation. `retracted`: a room
     moderator removed it (XEP-0425): `body` is then RETRACTED_TEXT (the
     text itself is gone) and `retract_reason` the moderator's reason, if any.
+
+    OMEMO (app/omemo.py): `omemo` is None for a plaintext message, else a
+    code: "ok" (sent encrypted / decrypted), "want" (outgoing, to be
+    encrypted before it leaves), "pending" (being decrypted: `sealed` holds
+    this device's part of it, so a reload can try again), or why it can't be
+    read or sent (`roost.app.omemo.REASONS`; `omemo_note` holds a sentence
+    when the reason has details). `omemo_device`: the sender's device id.
     """
 
     __slots__ = (
@@ -88,11 +95,15 @@ class StoredMessage:
         "id",
         "kind",
         "markable",
+        "omemo",
+        "omemo_device",
+        "omemo_note",
         "origin_id",
         "outgoing",
         "replaces",
         "retract_reason",
         "retracted",
+        "sealed",
         "sender",
         "seq",
         "stamp",
@@ -128,6 +139,10 @@ class StoredMessage:
         self.edited: str | None = None
         self.retracted = False
         self.retract_reason: str | None = None
+        self.omemo: str | None = None
+        self.omemo_device: int | None = None
+        self.omemo_note: str | None = None
+        self.sealed: dict[str, object] | None = None
         # Incoming with a XEP-0333 <markable/>: a "displayed" marker may be
         # sent for it. Memory only: old history is never marked again.
         self.markable = False
@@ -156,6 +171,10 @@ class StoredMessage:
             "edited": self.edited,
             "retracted": self.retracted,
             "retract_reason": self.retract_reason,
+            "omemo": self.omemo,
+            "omemo_device": self.omemo_device,
+            "omemo_note": self.omemo_note,
+            "sealed": self.sealed,
         }
 
     @classmethod
@@ -176,6 +195,12 @@ class StoredMessage:
         record.edited = _opt_str(value.get("edited"))
         record.retracted = bool(value.get("retracted"))
         record.retract_reason = _opt_str(value.get("retract_reason"))
+        record.omemo = _opt_str(value.get("omemo"))
+        device = value.get("omemo_device")
+        record.omemo_device = device if isinstance(device, int) else None
+        record.omemo_note = _opt_str(value.get("omemo_note"))
+        sealed = value.get("sealed")
+        record.sealed = sealed if isinstance(sealed, dict) else None
         return record
 
 
@@ -317,6 +342,8 @@ class _Conversation:
         """The newest message's text (at most PREVIEW_CHARS), for the contact list."""
         for entry in reversed(self.items):
             if isinstance(entry, StoredMessage):
+                if entry.omemo is not None and entry.omemo not in ("ok", "want"):
+                    return "Encrypted message"  # not readable (yet): never the fallback text
                 return entry.body[:PREVIEW_CHARS]
         return self.preview
 
@@ -1102,6 +1129,40 @@ class MessageStore:
                 self._touch(m)
                 return m
         return None
+
+    def pending_decryption(self) -> list[StoredMessage]:
+        """Loaded messages still waiting to be decrypted (OMEMO, `sealed` kept)."""
+        found: list[StoredMessage] = []
+        for conv in self._conversations.values():
+            for entry in conv.items:
+                if isinstance(entry, StoredMessage) and entry.omemo == "pending" and entry.sealed:
+                    found.append(entry)
+        return found
+
+    def messages_from_device(
+        self, conversation: str, device_id: int, omemo: str
+    ) -> list[StoredMessage]:
+        """Loaded messages of `conversation` from OMEMO device `device_id` in state `omemo`."""
+        conv = self._conversations.get(conversation)
+        if conv is None:
+            return []
+        return [
+            m for m in conv.items
+            if isinstance(m, StoredMessage) and m.omemo == omemo and m.omemo_device == device_id
+        ]
+
+    def requeue(self, m: StoredMessage) -> None:
+        """A failed message of ours goes back to the outbox (the user chose to
+        send it again, e.g. unencrypted after encryption couldn't be done)."""
+        if m.id is None or m in self._outbox:
+            return
+        m.state = QUEUED
+        self._outbox.append(m)
+        self._touch(m)
+
+    def changed(self, m: StoredMessage) -> None:
+        """`m` was changed in place (decrypted, say): write it with the next batch."""
+        self._touch(m)
 
     # -- persistence -------------------------------------------------------------------
     def _touch(self, entry: Entry) -> None:

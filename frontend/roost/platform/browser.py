@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from roost.platform.omemo_crypto import WebCrypto
+    from roost.platform.omemo_store import OmemoIndexedDB
     from roost.platform.storage import IndexedDBStorage, MemoryStorage
     from roost.xmpp.element import Element
     from roost.xmpp.errors import NetworkError
@@ -68,6 +70,37 @@ class BrowserPlatform:
 
     def now(self) -> float:
         return timers.now()
+
+    def omemo_crypto(self) -> WebCrypto:
+        """The WebCrypto `OmemoCrypto` (imported when a trusted login needs it)."""
+        from roost.platform.omemo_crypto import WebCrypto
+
+        return WebCrypto()
+
+    def open_omemo_storage(self, account: str) -> OmemoIndexedDB:
+        """This device's OMEMO keys and sessions (IndexedDB; trusted sessions only)."""
+        from roost.platform.omemo_store import OmemoIndexedDB
+
+        return OmemoIndexedDB(account)
+
+    def run_async(
+        self,
+        coro: object,
+        on_done: Callable[[object], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        """Run a coroutine under `browser.aio`; its result or exception to a callback."""
+        from browser import aio  # type: ignore[import-not-found]
+
+        async def wrapped() -> None:
+            try:
+                result = await coro  # type: ignore[misc]
+            except Exception as exc:
+                on_error(exc)
+                return
+            on_done(result)
+
+        aio.run(wrapped())
 
     def stash(self, key: str, value: object = None) -> None:
         """Keep `value` (JSON-like; None removes it) in this tab's sessionStorage.

@@ -18,6 +18,7 @@ from __future__ import annotations
 from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
+from roost.ui.e2e import E2EView
 from roost.ui.handlers import logged as _logged
 from roost.ui.rooms import RoomsView
 from roost.ui.tabs import account_key, install_tabs
@@ -133,6 +134,7 @@ class ChatView:
         options.onNeedNewer = _logged("newer", self._on_need_newer)
         options.onGapAction = _logged("gap", self._on_gap_action)
         options.onRemoveMessage = _logged("remove", self._on_remove_message)
+        options.onSendPlain = _logged("send-plain", self._on_send_plain)
         self.list = self.render.createMessageList(self.log, options)
         # While the archive is asked for older messages of the open chat:
         # the cursor of the row above which they go (None: not asking).
@@ -190,6 +192,8 @@ class ChatView:
         # Group chats (ui/rooms.py); after the handlers above, so its "state"
         # handler sees the main screen up.
         self.rooms = RoomsView(self, app)
+        # End-to-end encryption of 1:1 chats: the padlock and the devices (ui/e2e.py).
+        self.e2e = E2EView(self, app)
 
     # -- login ------------------------------------------------------------
     def login(self, address: str, password: str, trusted: bool) -> None:
@@ -576,6 +580,12 @@ class ChatView:
         if not self.rooms.opened(bare):  # a room draws its own header
             self.chat_title.textContent = self._title(bare)
         self._render_typing()
+        kind = "chat"
+        if self.app.is_room(bare):
+            kind = "room"
+        elif self.app.is_private(bare):
+            kind = "private"
+        self.e2e.opened(bare, kind)
         self.list.clear()
         self.root.dataset.view = "chat"
         self.app.open_chat(bare)  # "loaded" draws it (at once when it's in memory)
@@ -589,6 +599,7 @@ class ChatView:
         self._older_at = None
         self.list.clear()
         self.rooms.opened(None)
+        self.e2e.opened(None)
         self.chat_title.textContent = "No conversation open"
         self._render_typing()
         self.root.dataset.view = "list"
@@ -652,12 +663,45 @@ class ChatView:
             item["mention"] = bool(self.app.is_mention(room, entry))
             # Moderators (XEP-0425): a "Remove" button on what the room archived.
             item["can_remove"] = bool(self.app.can_moderate(room, entry))
+        omemo = entry.omemo
+        if omemo is not None:
+            self._e2e_fields(item, entry, omemo)
         if entry.retracted:
             # The text is gone (app/store.py); the row says so, with the reason.
             item["retracted"] = True
             item["mention"] = False
             item["retract_reason"] = str(entry.retract_reason or "")
         return item
+
+    @staticmethod
+    def _e2e_fields(item: dict[str, object], entry: Any, omemo: str) -> None:
+        """OMEMO: a padlock on what went or came encrypted; for what can't be
+        read, the reason in place of the text; for what couldn't be encrypted,
+        the reason and the choice to send it unencrypted."""
+        from roost.app.omemo import CANT_ENCRYPT, OK, WANT, reason_text
+
+        item["encrypted"] = True
+        if omemo == CANT_ENCRYPT:
+            item["failed"] = "Not sent"
+            item["e2e_detail"] = "Not encrypted, so not sent: " + str(entry.omemo_note or "")
+            item["send_plain"] = True
+            item["encrypted"] = False
+        elif omemo != OK and not (omemo == WANT or (entry.outgoing and omemo == "pending")):
+            item["body"] = reason_text(omemo)
+            item["e2e_note"] = True
+
+    def _on_send_plain(self, cursor: Any) -> None:
+        """"Send unencrypted" on a message that couldn't be encrypted: the row
+        said why, and the button says what it does, so this is the user's choice."""
+        bare = self.active
+        store = self.app.store
+        if bare is None or store is None:
+            return
+        key = (float(cursor[0]), int(cursor[1]))
+        for entry in store.before(bare, (key[0], key[1] + 1), 1):
+            if tuple(entry.key) == key and entry.kind == "message":
+                self.app.e2e.send_anyway(entry)
+                return
 
     # -- removing a message (room moderators, XEP-0425) --------------------
     def _on_remove_message(self, cursor: Any) -> None:

@@ -86,6 +86,7 @@ from roost.xmpp.events import (
     GroupchatReceived,
     IqDone,
     IqFailed,
+    IqResult,
     JoinedRoom,
     Marker,
     MessageFailed,
@@ -93,6 +94,7 @@ from roost.xmpp.events import (
     NickChangeFailed,
     Occupant,
     OccupantChanged,
+    OmemoDeviceList,
     Online,
     PresenceChanged,
     Receipt,
@@ -113,7 +115,7 @@ from roost.xmpp.events import (
 )
 from roost.xmpp.jid import JID
 from roost.xmpp.stamps import parse_datetime
-from roost.xmpp.stream import CLOSED, CLOSING, READY, ClientStream, stanza_error
+from roost.xmpp.stream import CLOSED, CLOSING, READY, RESUMING, ClientStream, stanza_error
 from roost.xmpp.xeps.xep_0198 import ACK_EVERY, is_stanza
 
 TYPE_CHECKING = False
@@ -190,6 +192,7 @@ class XmppClient:
         "_stream",
         "bookmarks_pep",
         "carbons_enabled",
+        "resume_asked",
         "rooms",
         "roster",
     )
@@ -258,6 +261,9 @@ class XmppClient:
         self._carbons = carbons
         self._hold_presence = hold_presence
         self._presence_due = False  # held initial presence (`hold_presence`)
+        # `<resume/>` went out on this stream (whatever came of it): a stream
+        # that ends before its answer may have ended *because* of it.
+        self.resume_asked = False
         self.carbons_enabled = False
         self._caps = caps
         # queryid → the archive queried (our own bare JID, or a room's), for
@@ -355,6 +361,8 @@ class XmppClient:
             return events
         was_ready = stream.state == READY
         events.extend(stream.receive(element))
+        if stream.state == RESUMING:
+            self.resume_asked = True
         if not was_ready and stream.state == READY:
             resumed = False
             for event in events:
@@ -571,6 +579,60 @@ class XmppClient:
         self._send(xep_0333.build_marker_message(_as_jid(to), msg_id, kind, marked_id))
         return msg_id
 
+    def send_encrypted(
+        self, to: JID | str, encrypted: object, *, id: str | None = None,
+        encrypted2: object = None,
+    ) -> str:
+        """Send a chat message carrying OMEMO: legacy (`xep_0384.LegacyEncrypted`)
+        and/or OMEMO 2 (`encrypted2`, `Omemo2Encrypted`) for the devices that
+        speak it, hints and the fixed fallback body, never plaintext.
+
+        `id`: the outbox id (a message) or None (a key-transport message: no
+        receipt, marker or chat state). Tracked like `send_chat` for acks.
+        """
+        from roost.xmpp.xeps import xep_0085, xep_0184, xep_0333
+
+        msg_id = id or self._stream.new_id()
+        jid = _as_jid(to)
+        message = Element("message", ns.CLIENT, {"type": "chat", "to": str(jid), "id": msg_id})
+        for child in _omemo_children(encrypted, encrypted2):
+            message.append(child)
+        message.add("origin-id", ns.SID, {"id": msg_id})
+        payload = getattr(encrypted, "payload", None) or getattr(encrypted2, "payload", None)
+        if id is not None and payload is not None:
+            message.append(xep_0184.build_request())
+            message.append(xep_0333.build_markable())
+            message.append(xep_0085.build_chat_state("active"))
+        self._send(message)
+        self._remember(self._sent, msg_id, jid.bare)
+        return msg_id
+
+    def send_encrypted_groupchat(
+        self, room: JID | str, encrypted: object, *, id: str, encrypted2: object = None
+    ) -> str:
+        """Send OMEMO to everyone in `room` (members-only, non-anonymous): like
+        `send_groupchat`, with the `<encrypted/>`s and the fixed fallback body."""
+        bare = _as_jid(room).bare
+        message = Element("message", ns.CLIENT, {"type": "groupchat", "to": str(bare), "id": id})
+        for child in _omemo_children(encrypted, encrypted2):
+            message.append(child)
+        message.add("origin-id", ns.SID, {"id": id})
+        self._send(message)
+        self._remember(self._groupchat_sent, id, bare)
+        return id
+
+    def request(self, iq_type: str, payload: Element, to: JID | str | None = None) -> str:
+        """Send an iq with `payload`; the answer is `IqResult(id, iq)` (the caller
+        parses it) or `IqFailed(id)`. Returns the id."""
+        query_id = self._stream.new_id()
+
+        def on_result(iq: Element) -> list[Record]:
+            return [IqResult(query_id, iq)]
+
+        return self._request(
+            iq_type, payload, None if to is None else _as_jid(to), on_result, query_id
+        )
+
     def send_chat_state(self, to: JID | str, state: str) -> None:
         """Send a standalone XEP-0085 notification (composing, paused, ...).
         Only to someone who sent us chat states (XEP-0085 §5.1: the caller's job)."""
@@ -672,6 +734,13 @@ class XmppClient:
 
             presence.append(xep_0115.build_caps())
         self._send(presence)
+
+    @property
+    def presence_held(self) -> bool:
+        """A fresh session's initial presence is still held (`hold_presence`):
+        until it is sent, the server doesn't route messages to our bare JID
+        to this session (they go to our other resources, or offline)."""
+        return self._presence_due
 
     def send_initial_presence(self) -> None:
         """Send the initial presence a `hold_presence` client held (once)."""
@@ -1460,6 +1529,11 @@ class XmppClient:
         if msg_type not in _MESSAGE_TYPES:
             return None  # groupchat/headline/error: not handled here
         body = message.find_text("body", ns.CLIENT)
+        omemo = _omemo_parts(message)
+        if omemo is None:
+            return None  # malformed OMEMO: not something to show
+        if omemo[0] is not None or omemo[1] is not None:
+            body = body or ""
         if body is None:
             return None  # chat states, receipts, ...: not handled yet
         sender = self._sender(message) or self.jid.bare
@@ -1475,7 +1549,7 @@ class XmppClient:
         for peer in (sender, to_jid):
             if peer is not None and peer.resource is not None and peer.bare in self.rooms:
                 muc_private = True
-        return ChatMessage(
+        chat = ChatMessage(
             message.get("id"),
             sender,
             to_jid,
@@ -1489,6 +1563,8 @@ class XmppClient:
             replaces=xep_0308.parse_replace(message),
             muc_private=muc_private,
         )
+        chat.encrypted, chat.encrypted2 = omemo
+        return chat
 
     def _on_carbon(self, message: Element) -> list[Record]:
         """A message with a XEP-0280 wrapper (SECURITY.md: only from our own bare JID)."""
@@ -1574,13 +1650,18 @@ class XmppClient:
     ) -> GroupchatMessage | None:
         """The `GroupchatMessage` of a message with a body from `room`."""
         body = message.find_text("body", ns.CLIENT)
+        omemo = _omemo_parts(message)
+        if omemo is None:
+            return None  # malformed OMEMO: nothing to show
+        if omemo[0] is not None or omemo[1] is not None:
+            body = body or ""
         if body is None:
             return None
         from roost.xmpp.xeps import xep_0308, xep_0359, xep_0421
 
         delay = message.find("delay", ns.DELAY)
         stamp_text = None if delay is None else delay.get("stamp")
-        return GroupchatMessage(
+        chat = GroupchatMessage(
             room.jid,
             nick,
             body,
@@ -1593,6 +1674,8 @@ class XmppClient:
             nick is not None and nick == room.nick,
             delay is not None,
         )
+        chat.encrypted, chat.encrypted2 = omemo
+        return chat
 
     def _on_room_archive_result(self, archived: ArchivedMessage) -> list[Record]:
         """A result of a room's archive: the room's own messages only."""
@@ -1633,6 +1716,7 @@ class XmppClient:
             user = xep_0045.parse_user(message)
             real = None if user is None or user.item is None else user.item.jid
             chat.own = real is not None and real.bare == self.jid.bare
+            chat.real_jid = None if real is None else real.bare
         direction = "out" if chat.own else "in"
         return [
             ArchiveMessage(
@@ -1719,9 +1803,21 @@ class XmppClient:
         return events
 
     def _on_pep_event(self, message: Element) -> list[Record]:
-        """A PEP notification (SECURITY.md: only from our own account)."""
-        from roost.xmpp.xeps import xep_0402
+        """A PEP notification (SECURITY.md: only from our own account, or, for
+        OMEMO device lists, from the owner of the list)."""
+        from roost.xmpp.xeps import xep_0384, xep_0402
 
+        devices = xep_0384.devicelist_event(message, self.jid)
+        if devices is not None:
+            return [OmemoDeviceList(devices[0].bare, [d.id for d in devices[1]])]
+        devices = xep_0384.omemo2_devices_event(message, self.jid)
+        if devices is not None:
+            return [OmemoDeviceList(devices[0].bare, [d.id for d in devices[1]], "v2")]
+        event = message.find("event", ns.PUBSUB_EVENT)
+        items = None if event is None else event.find("items", ns.PUBSUB_EVENT)
+        node = None if items is None else items.get("node")
+        if node in (xep_0384.DEVICELIST_NODE, xep_0384.OMEMO2_DEVICES_NODE):
+            return [Dropped(f"device list notification from {message.get('from')}")]
         changes = xep_0402.parse_event(message)
         if changes is None:
             return []  # another node: nothing here subscribes to it
@@ -1803,3 +1899,36 @@ def _left_reason(codes: list[int]) -> str:
         if code in codes:
             return reason
     return "left"
+
+
+def _omemo_parts(message: Element) -> tuple[object, object] | None:
+    """(legacy, OMEMO 2) content of a message (each None when absent); None
+    when one is there but malformed."""
+    legacy = v2 = None
+    if message.find("encrypted", ns.OMEMO_LEGACY) is not None:
+        from roost.xmpp.xeps import xep_0384
+
+        legacy = xep_0384.parse_message(message)
+        if legacy is None:
+            return None
+    if message.find("encrypted", ns.OMEMO_2) is not None:
+        from roost.xmpp.xeps import xep_0384
+
+        v2 = xep_0384.parse_omemo2_message(message)
+        if v2 is None:
+            return None
+    return legacy, v2
+
+
+def _omemo_children(encrypted: object, encrypted2: object) -> list[Element]:
+    """The `<encrypted/>`s (legacy, OMEMO 2) with one set of hints and one
+    fallback body (XEP-0380 names the first namespace)."""
+    from roost.xmpp.xeps import xep_0384
+
+    children: list[Element] = []
+    if encrypted2 is not None:
+        children = xep_0384.omemo2_message_children(encrypted2)  # type: ignore[arg-type]
+    if encrypted is not None:
+        legacy = xep_0384.message_children(encrypted)  # type: ignore[arg-type]
+        children = legacy if not children else [legacy[0], *children]
+    return children

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from roost.xmpp.element import Element
     from roost.xmpp.errors import StanzaError, XmppError
     from roost.xmpp.jid import JID
     from roost.xmpp.xeps.xep_0004 import DataForm, Field
@@ -80,11 +81,15 @@ class ChatMessage(Record):
     `muc_private`: a private message from (or, in a sent carbon, to) a room
     occupant (XEP-0045 §7.5): `from_jid` is room/nick, which is the
     conversation (not the room's bare JID, and not anybody's real account).
+
+    `encrypted`: the message carries legacy OMEMO (`xep_0384.LegacyEncrypted`);
+    `body` is then only the sender's fallback text (or "" without one),
+    never to be shown as the message.
     """
 
     __slots__ = (
-        "archive_id", "body", "chat_state", "from_jid", "id", "markable", "muc_private",
-        "origin_id", "replaces", "stamp", "thread", "to_jid", "type",
+        "archive_id", "body", "chat_state", "encrypted", "encrypted2", "from_jid", "id",
+        "markable", "muc_private", "origin_id", "replaces", "stamp", "thread", "to_jid", "type",
     )
 
     def __init__(
@@ -116,6 +121,8 @@ class ChatMessage(Record):
         self.type = type
         self.thread = thread
         self.stamp = stamp
+        self.encrypted: object = None
+        self.encrypted2: object = None  # OMEMO 2 (`xep_0384.Omemo2Encrypted`)
 
 
 # -- events -----------------------------------------------------------------
@@ -496,8 +503,8 @@ class GroupchatMessage(Record):
     """
 
     __slots__ = (
-        "archive_id", "body", "history", "id", "nick", "occupant_id", "origin_id", "own",
-        "replaces", "room", "stamp",
+        "archive_id", "body", "encrypted", "encrypted2", "history", "id", "nick", "occupant_id",
+        "origin_id", "own", "real_jid", "replaces", "room", "stamp",
     )
 
     def __init__(
@@ -525,6 +532,12 @@ class GroupchatMessage(Record):
         self.occupant_id = occupant_id
         self.own = own
         self.history = history
+        # Legacy OMEMO (`xep_0384.LegacyEncrypted`): `body` is then only the
+        # fallback text. `real_jid`: the sender's bare JID when the room's
+        # archive gave it (non-anonymous rooms); live, the occupant list has it.
+        self.encrypted: object = None
+        self.encrypted2: object = None  # OMEMO 2 (`xep_0384.Omemo2Encrypted`)
+        self.real_jid: JID | None = None
 
 
 class GroupchatReceived(Record):
@@ -855,3 +868,27 @@ class IqDone(Record):
 
     def __init__(self, query_id: str) -> None:
         self.query_id = query_id
+
+
+class IqResult(Record):
+    """Request `query_id` (sent with `XmppClient.request`) came back as a result:
+    `iq` is the whole answer, for the caller's own parser."""
+
+    __slots__ = ("iq", "query_id")
+
+    def __init__(self, query_id: str, iq: Element) -> None:
+        self.query_id = query_id
+        self.iq = iq
+
+
+class OmemoDeviceList(Record):
+    """A PEP notification of `jid`'s legacy OMEMO device list (XEP-0384
+    `eu.siacs.conversations.axolotl.devicelist`), from `jid` itself (the
+    core drops one from anyone else): its device ids now."""
+
+    __slots__ = ("ids", "jid", "namespace")
+
+    def __init__(self, jid: JID, ids: list[int], namespace: str = "legacy") -> None:
+        self.jid = jid
+        self.ids = ids
+        self.namespace = namespace  # "legacy" or "v2" (`urn:xmpp:omemo:2:devices`)

@@ -656,3 +656,18 @@ def test_device_ids() -> None:
     assert xep_0384.parse_device_id(str(2**31 - 1)) == 2**31 - 1
     for bad in (None, "", "0", str(2**31), "+1", "1.0", "1e3", "0x10", "01", "\u0661"):
         assert xep_0384.parse_device_id(bad) is None, bad
+
+
+def test_a_picked_bundle_keeps_one_usable_prekey_from_the_pick_on() -> None:
+    bundle = xep_0384.LegacyBundle(
+        b"\x05" + bytes(32), 1, b"\x05" + bytes(32), bytes(64),
+        [(7, b"\x05" + bytes([7]) * 32), (8, b"\x05" + bytes([8]) * 32),
+         (9, b"\x05" + bytes([9]) * 32)],
+    )
+    element = xep_0384.build_bundle(bundle)
+    element.find("prekeys", xep_0384.NS).children[1].text = "not base64!"  # type: ignore[union-attr]
+    whole = xep_0384.parse_bundle(element)
+    assert whole is not None and [p[0] for p in whole.prekeys] == [7, 9]
+    for pick, expected in ((0, 7), (1, 9), (2, 9), (3, 7), (65535, 7)):
+        one = xep_0384.parse_bundle(element, pick)
+        assert one is not None and [p[0] for p in one.prekeys] == [expected], pick

@@ -471,23 +471,34 @@ def build_bundle(bundle: LegacyBundle) -> Element:
     return element
 
 
-def _parse_prekeys(prekeys: Element | None, name: str, namespace: str, id_attr: str) -> list[
-        tuple[int, bytes]]:
+def _parse_prekeys(
+    prekeys: Element | None, name: str, namespace: str, id_attr: str, pick: int | None = None
+) -> list[tuple[int, bytes]]:
+    """The usable prekeys; with `pick` only one: the first usable one from
+    index `pick` (mod their number) on. A sender needs one of ~100, and
+    decoding them all cost ~15 ms a bundle in Brython."""
     found: list[tuple[int, bytes]] = []
     if prekeys is None:
         return found
-    for element in prekeys.find_all(name, namespace):
+    elements = prekeys.find_all(name, namespace)
+    if pick is not None and elements:
+        start = pick % len(elements)
+        elements = elements[start:] + elements[:start]
+    for element in elements:
         prekey_id = _int(element.get(id_attr), 0, MAX_KEY_ID)
         key = _unb64(element.text)
         if prekey_id is not None and key is not None:
             found.append((prekey_id, key))
+            if pick is not None:
+                break
     return found
 
 
-def parse_bundle(element: Element) -> LegacyBundle | None:
+def parse_bundle(element: Element, pick: int | None = None) -> LegacyBundle | None:
     """A `LegacyBundle` from a legacy `<bundle/>`; None without an identity
     key, a signed prekey (with id) and its signature, or any usable prekey.
-    Malformed prekeys are skipped."""
+    Malformed prekeys are skipped; `pick`: keep one prekey only (see
+    `_parse_prekeys`: a random number from the caller, to start a session)."""
     spk_element = element.find("signedPreKeyPublic", NS)
     if spk_element is None:
         return None
@@ -496,7 +507,7 @@ def parse_bundle(element: Element) -> LegacyBundle | None:
     signature = _unb64(element.find_text("signedPreKeySignature", NS))
     identity = _unb64(element.find_text("identityKey", NS))
     prekeys = _parse_prekeys(element.find("prekeys", NS), "preKeyPublic", NS,
-                             "preKeyId")
+                             "preKeyId", pick)
     if spk_id is None or spk is None or signature is None or identity is None or not prekeys:
         return None
     return LegacyBundle(identity, spk_id, spk, signature, prekeys)
@@ -516,7 +527,9 @@ def build_bundle_fetch(device_id: int) -> Element:
     return _fetch(bundle_node(device_id), max_items=1)
 
 
-def parse_bundle_items(iq: Element, device_id: int | None = None) -> LegacyBundle | None:
+def parse_bundle_items(
+    iq: Element, device_id: int | None = None, pick: int | None = None
+) -> LegacyBundle | None:
     """The bundle in a fetch result (for `device_id`'s node when given,
     else any device's bundles node), or None."""
     pubsub = iq.find("pubsub", ns.PUBSUB)
@@ -530,7 +543,7 @@ def parse_bundle_items(iq: Element, device_id: int | None = None) -> LegacyBundl
     if items is None:
         return None
     element = _pick_payload(items, "bundle", NS, CURRENT)
-    return None if element is None else parse_bundle(element)
+    return None if element is None else parse_bundle(element, pick)
 
 
 # -- legacy: messages -------------------------------------------------------
@@ -683,7 +696,7 @@ def build_omemo2_bundle(bundle: Omemo2Bundle) -> Element:
     return element
 
 
-def parse_omemo2_bundle(element: Element) -> Omemo2Bundle | None:
+def parse_omemo2_bundle(element: Element, pick: int | None = None) -> Omemo2Bundle | None:
     """A `Bundle` from an OMEMO 2 `<bundle/>` (same rules as
     `parse_bundle`)."""
     spk_element = element.find("spk", OMEMO2_NS)
@@ -693,7 +706,7 @@ def parse_omemo2_bundle(element: Element) -> Omemo2Bundle | None:
     spk = _unb64(spk_element.text)
     signature = _unb64(element.find_text("spks", OMEMO2_NS))
     identity = _unb64(element.find_text("ik", OMEMO2_NS))
-    prekeys = _parse_prekeys(element.find("prekeys", OMEMO2_NS), "pk", OMEMO2_NS, "id")
+    prekeys = _parse_prekeys(element.find("prekeys", OMEMO2_NS), "pk", OMEMO2_NS, "id", pick)
     if spk_id is None or spk is None or signature is None or identity is None or not prekeys:
         return None
     return Omemo2Bundle(identity, spk_id, spk, signature, prekeys)
@@ -711,7 +724,9 @@ def build_omemo2_bundle_fetch(device_id: int) -> Element:
     return _fetch(OMEMO2_BUNDLES_NODE, str(device_id))
 
 
-def parse_omemo2_bundle_items(iq: Element, device_id: int) -> Omemo2Bundle | None:
+def parse_omemo2_bundle_items(
+    iq: Element, device_id: int, pick: int | None = None
+) -> Omemo2Bundle | None:
     """The bundle of `device_id` in a fetch result (only that item), or None."""
     items = _result_items(iq, OMEMO2_BUNDLES_NODE)
     if items is None:
@@ -719,7 +734,7 @@ def parse_omemo2_bundle_items(iq: Element, device_id: int) -> Omemo2Bundle | Non
     for item in items:
         element = item.find("bundle", OMEMO2_NS)
         if element is not None and item.get("id") == str(device_id):
-            return parse_omemo2_bundle(element)
+            return parse_omemo2_bundle(element, pick)
     return None
 
 
