@@ -432,3 +432,32 @@ def test_signed_prekey_rotates_weekly_and_the_old_one_still_starts_sessions() ->
     assert own is not None and own.previous_signed_prekey is not None
     assert first not in (own.signed_prekey.id, own.previous_signed_prekey.id)
     assert own.find_signed_prekey(first) is None
+
+
+def test_a_device_whose_omemo2_bundle_fails_is_reached_with_legacy() -> None:
+    """Converse.js 14 fails to verify some OMEMO 2 bundles: per device, a v2
+    failure falls back to legacy OMEMO instead of leaving the device out."""
+    server, platform, app, rec = logged_in(trusted=True)
+    bob, _net = make_bob(server, platform)
+    node = server.pep[(BOB, xep_0384.OMEMO2_BUNDLES_NODE)]
+    item = parse_xml(node[str(bob.device_id)])
+    spks = item.children[0].find("spks", xep_0384.OMEMO2_NS)
+    assert spks is not None and spks.text
+    spks.text = ("A" if spks.text[0] != "A" else "B") + spks.text[1:]  # a broken signature
+    node[str(bob.device_id)] = item.to_xml(PUBSUB)
+    app.open_chat(BOB)
+    platform.run()
+    m = app.send_message(BOB, "still private")
+    platform.run()
+    assert m is not None and m.omemo == OK
+    [out] = [s for s in server.stanzas("message") if s.get("id") == m.id]
+    assert xep_0384.parse_omemo2_message(out) is None
+    legacy = xep_0384.parse_message(out)
+    assert legacy is not None and [k[0] for k in legacy.keys] == [bob.device_id]
+    got: list[tuple[object, str]] = []
+    sealed = bob.sealed_for_me(ALICE, legacy)
+    assert not isinstance(sealed, str)
+    bob.decrypt(sealed, lambda plain, code, _dev: got.append((plain, code)))
+    platform.run()
+    assert got == [("still private", OK)]
+    assert not [n for n in rec.named("notice") if "Skipped" in str(n[0])]
