@@ -45,6 +45,7 @@ class FakeRoom:
         self.subject = subject
         self.password: str | None = None
         self.members_only = False
+        self.non_anonymous = False  # muc_nonanonymous: real JIDs shown (OMEMO can work)
         self.members: set[str] = set()
         self.banned: set[str] = set()
         # nick → (real bare JID, role, affiliation); the user's own entry too
@@ -266,7 +267,10 @@ class FakeMuc:
             return
         created = room.created
         room.created = False
-        affiliation = "owner" if created else ("member" if own in room.members else "none")
+        owners = room.affiliations.get("owner", set())
+        affiliation = (
+            "owner" if created or own in owners else ("member" if own in room.members else "none")
+        )
         if created:
             room.affiliations.setdefault("owner", set()).add(own)
         role = "moderator" if created else "participant"
@@ -351,6 +355,7 @@ class FakeMuc:
                 features = "".join(
                     f'<feature var="{f}"/>'
                     for f, on in (("muc_membersonly", room.members_only),
+                                  ("muc_nonanonymous", room.non_anonymous),
                                   ("muc_passwordprotected", room.password is not None))
                     if on
                 )

@@ -461,3 +461,58 @@ def test_a_device_whose_omemo2_bundle_fails_is_reached_with_legacy() -> None:
     platform.run()
     assert got == [("still private", OK)]
     assert not [n for n in rec.named("notice") if "Skipped" in str(n[0])]
+
+
+def make_peer(server: FakeServer, platform: FakePlatform, jid: str) -> OmemoManager:
+    net = PeerNet(server, platform, jid)
+    peer = OmemoManager(
+        jid, platform.omemo_crypto(), FakeOmemoStorage(platform), net,  # type: ignore[arg-type]
+        platform.run_async, platform.now,
+    )
+    peer.start()
+    platform.run()
+    peer.went_online()
+    platform.run()
+    return peer
+
+
+def test_group_omemo_goes_to_every_member_present_or_not() -> None:
+    from tests.app.fake_muc import MUC_DOMAIN
+
+    server, platform, app, _rec = logged_in(trusted=True)
+    room_jid = f"circle@{MUC_DOMAIN}"
+    room = server.muc.room("circle")
+    room.members_only = room.non_anonymous = True
+    room.created = False  # it exists: alice owns it
+    room.affiliations["owner"] = {ALICE}
+    room.members.add(ALICE)
+    bob = make_peer(server, platform, BOB)
+    dave = make_peer(server, platform, "dave@example.org")
+    room.affiliations["member"] = {BOB, "dave@example.org"}  # dave isn't in the room now
+    server.muc.enter(room, "bob", BOB + "/phone", affiliation="member")
+    app.join_room(room_jid)
+    platform.run()
+    assert app.e2e.room_encryption_on(room_jid)
+    m = app.send_message(room_jid, "for the circle only")
+    platform.run()
+    assert m is not None and m.omemo == OK, (m.omemo, m.omemo_note)
+    [out] = [s for s in server.stanzas("message") if s.get("id") == m.id]
+    assert out.get("type") == "groupchat" and "for the circle only" not in out.to_xml()
+    encrypted2 = xep_0384.parse_omemo2_message(out)
+    assert encrypted2 is not None
+    assert {(str(j), d) for j, d, _k, _x in encrypted2.keys} == {
+        (BOB, bob.device_id), ("dave@example.org", dave.device_id)
+    }
+    for reader in (bob, dave):
+        got: list[tuple[object, str]] = []
+        sealed = reader.sealed_for_me(ALICE, None, encrypted2)
+        assert not isinstance(sealed, str)
+        reader.decrypt(sealed, lambda plain, code, _dev, got=got: got.append((plain, code)))
+        platform.run()
+        [(plain, code)] = got
+        assert code == OK and b"for the circle only" in plain  # type: ignore[operator]
+    # A room that shows no real addresses can't have OMEMO: no padlock there.
+    open_room = server.muc.room("open")
+    app.join_room(f"open@{MUC_DOMAIN}")
+    platform.run()
+    assert open_room is not None and not app.e2e.room_encryption_on(f"open@{MUC_DOMAIN}")

@@ -176,8 +176,9 @@ def test_group_chat_omemo_in_a_members_only_non_anonymous_room(
         "muc#roomconfig_whois": "anyone",  # non-anonymous: members' addresses are known
         "muc#roomconfig_persistentroom": True,
     })
-    for member in ("alice@localhost", "bob@localhost"):
-        carol.set_affiliation(room, member, "member")
+    carol.set_affiliation(room, "alice@localhost", "owner")
+    carol.set_affiliation(room, "bob@localhost", "member")
+    carol.set_affiliation(room, "carol@localhost", "none")  # she has no OMEMO: not a member
     carol.leave_room(room, "carol")
     alice, bob = new_page(), new_page()
     login(alice, srv.roost.url, "alice@localhost", "alice")

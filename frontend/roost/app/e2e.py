@@ -12,7 +12,7 @@ or trust changed; None: this device's state), "notice".
 
 from __future__ import annotations
 
-from roost.xmpp.events import ChatMessage, IqFailed, IqResult, OmemoDeviceList
+from roost.xmpp.events import AffiliationList, ChatMessage, IqFailed, IqResult, OmemoDeviceList
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from roost.xmpp.client import XmppClient
     from roost.xmpp.element import Element
 
-E2E_EVENTS = (IqResult, IqFailed, OmemoDeviceList)
+E2E_EVENTS = (IqResult, IqFailed, OmemoDeviceList, AffiliationList)
+# A room's member lists (for OMEMO to every member, present or not) are asked
+# again after this long.
+MEMBERS_FRESH = 60.0
 
 # What this browser is, for the UI.
 OFF_UNTRUSTED = "untrusted"  # not a trusted device: no OMEMO at all
@@ -100,6 +103,12 @@ class _Net:
         self._app._flush()  # asked from a callback or the UI: out now, not with the next frame
 
     def handle(self, event: object) -> bool:
+        if isinstance(event, AffiliationList):
+            cb = self._pending.pop(event.query_id, None)
+            if cb is None:
+                return False
+            cb(None, None, "members:" + " ".join(str(jid) for jid, _nick in event.items))
+            return True
         if isinstance(event, IqResult):
             cb = self._pending.pop(event.query_id, None)
             if cb is None:
@@ -219,6 +228,29 @@ class _Net:
 
         self._ask("set", payload, None, published)
 
+    def room_members(self, room: str, cb: Callable[[list[str]], None]) -> None:
+        """cb(bare JIDs with an affiliation in `room`: owners, admins, members);
+        what a list we may not read gives: nothing."""
+        client = self._client()
+        if client is None:
+            self._app.platform.call_later(0, lambda: cb([]))
+            return
+        found: list[str] = []
+        left = [3]
+
+        def one(iq: Element | None, error: str | None, condition: str) -> None:
+            if condition.startswith("members:"):
+                for jid in condition[8:].split():
+                    if jid not in found:
+                        found.append(jid)
+            left[0] -= 1
+            if left[0] == 0:
+                cb(found)
+
+        for affiliation in ("owner", "admin", "member"):
+            self._pending[client.get_affiliations(room, affiliation)] = one
+        self._app._flush()
+
     def send_encrypted(
         self, to: str, msg_id: str | None, encrypted: object, encrypted2: object = None
     ) -> None:
@@ -232,7 +264,7 @@ class _Net:
 class E2E:
     """OMEMO for one ChatApp (see the module docstring)."""
 
-    __slots__ = ("_app", "_encrypting", "_net", "manager", "state")
+    __slots__ = ("_app", "_encrypting", "_members", "_net", "manager", "state")
 
     def __init__(self, app: ChatApp) -> None:
         self._app = app
@@ -240,6 +272,8 @@ class E2E:
         self.manager: OmemoManager | None = None
         self.state = OFF_UNTRUSTED
         self._encrypting: set[str] = set()  # outbox ids being encrypted now
+        # room → (when asked, its members' bare JIDs): OMEMO goes to absent members too.
+        self._members: dict[str, tuple[float, list[str]]] = {}
 
     # -- session -------------------------------------------------------------------
     def login(self, account: str, trusted: bool) -> None:
@@ -499,7 +533,24 @@ class E2E:
             room = rooms.rooms.get(to)
             if room is None or room.state != "joined":
                 return  # sent once joined (the outbox keeps it)
+            known = self._members.get(to)
+            now = self._app.platform.now()
+            if known is None or now - known[0] > MEMBERS_FRESH:
+                self._encrypting.add(m.id)
+                msg = m
+
+                def listed(members: list[str]) -> None:
+                    self._members[to] = (self._app.platform.now(), members)
+                    self._encrypting.discard(msg.id or "")
+                    self.send(msg)
+
+                self._net.room_members(to, listed)
+                return
+            own = self._app.own_jid
             recipients = rooms.member_jids(to)
+            for jid in known[1]:
+                if jid != own and jid not in recipients:
+                    recipients.append(jid)
             if not recipients:
                 self._cant(m, "Nobody else is in this room to read it.")
                 return
