@@ -277,10 +277,12 @@ class E2E:
 
     # -- session -------------------------------------------------------------------
     def login(self, account: str, trusted: bool) -> None:
-        """A trusted login loads (or makes) this browser's device; an untrusted one has none."""
-        manager = self.manager
-        if manager is not None and manager.own_jid == account and trusted:
-            return  # the same account again: keys and sessions as they are
+        """A trusted login loads (or makes) this browser's device; an untrusted one has none.
+
+        Read again from IndexedDB at every login, also of the same account:
+        another tab of this browser may have had the stream meanwhile (ui/tabs.py)
+        and moved the ratchets on; its writes come before our read (IndexedDB
+        orders transactions on a store)."""
         self.manager = None
         if not trusted:
             self.state = OFF_UNTRUSTED
