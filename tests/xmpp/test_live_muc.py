@@ -156,6 +156,19 @@ def configure(session: Session, room: str, values: dict[str, Any]) -> None:
     assert isinstance(done, IqDone), done
 
 
+def features_known(session: Session, room: str) -> None:
+    """Until the room's disco#info (asked at join) is in: only then are its
+    XEP-0421 occupant ids believed (a message before that carries none)."""
+    bare = JID.parse(room)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entry = session.client.rooms.get(bare)
+        if entry is not None and entry.features:
+            return
+        _receive(session)
+    raise AssertionError(f"no disco#info of {room}")
+
+
 def said(session: Session, body: str) -> GroupchatReceived:
     event = wait(session, GroupchatReceived, lambda e: e.message.body == body)
     assert isinstance(event, GroupchatReceived)
@@ -172,6 +185,8 @@ def test_room_chat_subject_archive_and_directory(fresh_prosody: ProsodyServer) -
     assert joined == RoomJoined(JID.parse(room), "Bob", False, [110])
     seen = wait(alice, OccupantChanged, lambda e: e.occupant.nick == "Bob")
     assert seen.available and seen.occupant.role == "participant"
+    features_known(alice, room)
+    features_known(bob, room)
 
     # Both chat; the room's stanza-id is the archive id on both sides.
     sent_id = alice.client.send_groupchat(room, "Hello <room> & all")
