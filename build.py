@@ -671,6 +671,9 @@ class Build:
         # Static files.
         for name in ("boot.js", "render.js", "roost.css"):
             self.write_hashed(name, (STATIC / name).read_bytes())
+        # Loaded by ui/e2e.py only when the user opens a QR code: not on the boot path.
+        vendor_qr = STATIC / "vendor" / "qrcode-generator.js"
+        self.write_hashed("qrcode-generator.js", vendor_qr.read_bytes())
         self.write_hashed("favicon.svg", FAVICON_SVG.encode("utf-8"))
         self.write_hashed("icon-192.png", cached_icon(192, maskable=False))
         self.write_hashed("icon-512.png", cached_icon(512, maskable=False))

@@ -8,7 +8,7 @@ Fingerprints and device labels are text nodes only.
 
 from __future__ import annotations
 
-from browser import document  # type: ignore[import-not-found]
+from browser import document, timer, window  # type: ignore[import-not-found]
 
 from roost.ui.handlers import logged as _logged
 
@@ -49,6 +49,12 @@ class E2EView:
         self.status = _el("e2e-status")
         self.dialog: Any = None
         self.in_room = False
+        # The QR library (vendor/qrcode-generator.js) is loaded on first use:
+        # None (not yet), "loading", "ready" or "failed"; then() calls waiting.
+        self._qr_state: str | None = None
+        self._qr_waiting: list[Any] = []
+        self._scan_stream: Any = None
+        self._scan_timer: Any = None
         self.devices_button = _el("e2e-devices")
         self.toggle.addEventListener("click", _logged("e2e-toggle", self._on_toggle))
         self.devices_button.addEventListener("click", _logged("e2e-open", self._on_open))
@@ -160,7 +166,19 @@ class E2EView:
                 "change", _logged("e2e-manual", self._on_manual)
             )
             dialog.addEventListener("change", _logged("e2e-trust", self._on_trust))
+            dialog.querySelector("#e2e-qr-show").addEventListener(
+                "click", _logged("e2e-qr-show", self._on_show_qr)
+            )
+            dialog.querySelector("#e2e-verify-form").addEventListener(
+                "submit", _logged("e2e-verify", self._on_verify)
+            )
+            dialog.querySelector("#e2e-scan").addEventListener(
+                "click", _logged("e2e-scan", self._on_scan)
+            )
+            dialog.addEventListener("close", _logged("e2e-scan-stop", self._stop_scan))
+            self._offer_scan(dialog)
         self.view.rooms._show_dialog(dialog)
+        self._reset_verify(dialog)
         self._fill_dialog()
 
     def _fill_dialog(self) -> None:
@@ -233,3 +251,226 @@ class E2EView:
         if manager is not None:
             self.app.e2e.set_trust(str(target.dataset.jid), int(target.dataset.device),
                                    str(target.value))
+
+    # -- verifying with a code (QR / xmpp: URI) ----------------------------------------
+    def _reset_verify(self, dialog: Any) -> None:
+        panel = dialog.querySelector("#e2e-qr-panel")
+        panel.hidden = True
+        dialog.querySelector("#e2e-qr-show").setAttribute("aria-expanded", "false")
+        dialog.querySelector("#e2e-verify-field").value = ""
+        result = dialog.querySelector("#e2e-verify-result")
+        result.textContent = ""
+        result.className = "e2e-verify-result"
+
+    def _on_show_qr(self, _ev: Any) -> None:
+        from roost.app.omemo_verify import own_uri
+
+        dialog, manager = self.dialog, self.app.e2e.manager
+        if dialog is None or manager is None:
+            return
+        panel = dialog.querySelector("#e2e-qr-panel")
+        button = dialog.querySelector("#e2e-qr-show")
+        if not panel.hidden:
+            panel.hidden = True
+            button.setAttribute("aria-expanded", "false")
+            return
+        uri = own_uri(manager)
+        error = dialog.querySelector("#e2e-qr-error")
+        dialog.querySelector("#e2e-qr-uri").textContent = uri
+        error.hidden = True
+        panel.hidden = False
+        button.setAttribute("aria-expanded", "true")
+        canvas = dialog.querySelector("#e2e-qr-canvas")
+        canvas.setAttribute(
+            "aria-label",
+            "QR code of your OMEMO fingerprints (this browser's device "
+            + str(manager.device_id) + "). The same code as text follows.",
+        )
+
+        def cannot() -> None:
+            canvas.hidden = True
+            error.textContent = "The QR code can't be drawn here; the text below works too."
+            error.hidden = False
+
+        def draw() -> None:
+            if self._qr_state != "ready" or not uri:
+                cannot()
+                return
+            canvas.hidden = False
+            try:
+                _draw_qr(canvas, uri)
+            except Exception:  # e.g. too many devices for one QR code
+                cannot()
+
+        self._with_qr_library(draw)
+
+    def _with_qr_library(self, then: Any) -> None:
+        if self._qr_state in ("ready", "failed"):
+            then()
+            return
+        self._qr_waiting.append(then)
+        if self._qr_state == "loading":
+            return
+        meta = document.querySelector('meta[name="roost-qrcode-src"]')
+        src = meta.getAttribute("content") if meta is not None else None
+        if not src:
+            self._qr_loaded("failed")
+            return
+        self._qr_state = "loading"
+        script = document.createElement("script")
+        script.addEventListener("load", lambda _ev: self._qr_loaded("ready"))
+        script.addEventListener("error", lambda _ev: self._qr_loaded("failed"))
+        script.src = src
+        document.head.appendChild(script)
+
+    def _qr_loaded(self, state: str) -> None:
+        self._qr_state = state
+        waiting, self._qr_waiting = self._qr_waiting, []
+        for then in waiting:
+            then()
+
+    def _on_verify(self, ev: Any) -> None:
+        ev.preventDefault()
+        dialog = self.dialog
+        if dialog is not None:
+            self._verify_text(str(dialog.querySelector("#e2e-verify-field").value))
+
+    def _verify_text(self, text: str) -> None:
+        from roost.app.omemo_verify import (
+            VerifyError,
+            apply_verification,
+            describe,
+            parse_verification_uri,
+        )
+
+        dialog, manager, bare = self.dialog, self.app.e2e.manager, self.active
+        if dialog is None or manager is None or bare is None:
+            return
+        out = dialog.querySelector("#e2e-verify-result")
+        try:
+            parsed = parse_verification_uri(text)
+        except VerifyError as exc:
+            out.className = "e2e-verify-result bad"
+            out.textContent = str(exc) + " Nothing was verified."
+            return
+        expected = manager.own_jid if parsed[0] == manager.own_jid else bare
+        result = apply_verification(manager, expected, parsed, self.app.e2e.set_trust)
+        out.className = "e2e-verify-result " + ("good" if result.ok else "bad")
+        out.textContent = describe(result)
+        self._fill_dialog()  # the trust selects show the new state
+
+    # Scanning: only where the browser has a barcode reader (BarcodeDetector),
+    # a camera, and the page may use it (Permissions-Policy); hidden otherwise.
+    def _offer_scan(self, dialog: Any) -> None:
+        button = dialog.querySelector("#e2e-scan")
+        button.hidden = True
+        if not _has(window, "BarcodeDetector") or not _camera_allowed():
+            return
+        media = window.navigator.mediaDevices if _has(window.navigator, "mediaDevices") else None
+        if media is None or not _has(media, "getUserMedia"):
+            return
+
+        def listed(devices: Any) -> None:
+            for device in devices:
+                if device.kind == "videoinput":
+                    button.hidden = False
+                    return
+
+        media.enumerateDevices().then(listed, lambda _err: None)
+
+    def _on_scan(self, _ev: Any) -> None:
+        dialog = self.dialog
+        if dialog is None or self._scan_stream is not None:
+            return
+        video = dialog.querySelector("#e2e-scan-video")
+        out = dialog.querySelector("#e2e-verify-result")
+        detector = window.BarcodeDetector.new({"formats": ["qr_code"]})
+
+        def started(stream: Any) -> None:
+            self._scan_stream = stream
+            video.srcObject = stream
+            video.hidden = False
+            video.play()
+            out.className = "e2e-verify-result"
+            out.textContent = "Point the camera at their QR code…"
+            self._scan_timer = timer.set_interval(lambda: look(), 400)
+
+        def look() -> None:
+            if self._scan_stream is None or video.readyState < 2:
+                return
+            detector.detect(video).then(found, lambda _err: None)
+
+        def found(codes: Any) -> None:
+            for code in codes:
+                text = str(code.rawValue)
+                if text[:5].lower() == "xmpp:":
+                    self._stop_scan()
+                    dialog.querySelector("#e2e-verify-field").value = text
+                    self._verify_text(text)
+                    return
+
+        def refused(_err: Any) -> None:
+            out.className = "e2e-verify-result bad"
+            out.textContent = "The camera isn't available: paste their code instead."
+
+        window.navigator.mediaDevices.getUserMedia(
+            {"video": {"facingMode": "environment"}}
+        ).then(started, refused)
+
+    def _stop_scan(self, *_args: object) -> None:
+        if self._scan_timer is not None:
+            timer.clear_interval(self._scan_timer)
+            self._scan_timer = None
+        stream, self._scan_stream = self._scan_stream, None
+        if stream is None:
+            return
+        for track in stream.getTracks():
+            track.stop()
+        if self.dialog is not None:
+            import javascript  # type: ignore[import-not-found]
+
+            video = self.dialog.querySelector("#e2e-scan-video")
+            video.srcObject = javascript.NULL  # Brython's None is not JS null here
+            video.hidden = True
+
+
+def _has(obj: Any, name: str) -> bool:
+    try:
+        return bool(getattr(obj, name, None))
+    except Exception:
+        return False
+
+
+def _camera_allowed() -> bool:
+    """False where the page's Permissions-Policy forbids the camera."""
+    for name in ("permissionsPolicy", "featurePolicy"):
+        policy = getattr(document, name, None) if _has(document, name) else None
+        if policy is not None:
+            return bool(policy.allowsFeature("camera"))
+    return True
+
+
+QUIET_ZONE = 4  # modules of white around the code (ISO/IEC 18004)
+CELL = 4  # pixels per module; CSS scales the canvas
+
+
+def _draw_qr(canvas: Any, text: str) -> None:
+    """Draw `text` (ASCII) as a QR code (error correction M, byte mode) with the
+    vendored library: it does the module loop in JS. The canvas keeps
+    `data-modules` (the module count) so the size can be checked."""
+    qr = window.qrcode(0, "M")
+    qr.addData(text, "Byte")
+    qr.make()
+    count = int(qr.getModuleCount())
+    size = (count + 2 * QUIET_ZONE) * CELL
+    # setAttribute: Brython turns `elt.width = n` into a CSS width, not the bitmap's.
+    canvas.setAttribute("width", str(size))
+    canvas.setAttribute("height", str(size))
+    canvas.dataset.modules = str(count)
+    ctx = canvas.getContext("2d")
+    ctx.fillStyle = "#ffffff"
+    ctx.fillRect(0, 0, size, size)
+    ctx.save()
+    ctx.translate(QUIET_ZONE * CELL, QUIET_ZONE * CELL)
+    qr.renderTo2dContext(ctx, CELL)
+    ctx.restore()
