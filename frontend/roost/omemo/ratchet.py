@@ -79,9 +79,11 @@ MAX_SKIPPED_CHAINS = 10  # receiving chains whose skipped keys are kept
 MAX_OLD_CHAINS = 40  # earlier peer ratchet keys remembered to name late messages
 
 
-async def kdf_root(crypto: OmemoCrypto, root_key: bytes, shared: bytes) -> tuple[bytes, bytes]:
-    """(next root key, new chain key) from a ratchet DH output."""
-    out = await crypto.hkdf_sha256(shared, root_key, ROOT_INFO, 64)
+async def kdf_root(
+    crypto: OmemoCrypto, root_key: bytes, shared: bytes, info: bytes = ROOT_INFO
+) -> tuple[bytes, bytes]:
+    """(next root key, new chain key) from a ratchet DH output (`info`: OMEMO 2's differs)."""
+    out = await crypto.hkdf_sha256(shared, root_key, info, 64)
     return out[:32], out[32:]
 
 
@@ -404,13 +406,18 @@ async def _skip(crypto: OmemoCrypto, state: RatchetState, until: int) -> None:
         del state.skipped[: len(state.skipped) - MAX_SKIPPED_KEYS]
 
 
-async def _step(crypto: OmemoCrypto, state: RatchetState, their_key: bytes) -> None:
-    """The DH ratchet step for a new peer ratchet key: new receiving and sending chains."""
+async def _step(
+    crypto: OmemoCrypto, state: RatchetState, their_key: bytes, root_info: bytes = ROOT_INFO
+) -> None:
+    """The DH ratchet step for a new peer ratchet key: new receiving and sending
+    chains (OMEMO 2 passes its own root KDF info)."""
     root, receiving = await kdf_root(
-        crypto, state.root_key, await crypto.x25519(state.sending_key, their_key)
+        crypto, state.root_key, await crypto.x25519(state.sending_key, their_key), root_info
     )
     sending_key = await crypto.x25519_generate()
-    root, sending = await kdf_root(crypto, root, await crypto.x25519(sending_key, their_key))
+    root, sending = await kdf_root(
+        crypto, root, await crypto.x25519(sending_key, their_key), root_info
+    )
     state.root_key = root
     state.receiving_key = their_key
     state.receiving_chain_key = receiving

@@ -54,7 +54,9 @@ from roost.omemo.ratchet import (
     _same,
     _skip,
     kdf_chain,
+    kdf_root,
 )
+from roost.omemo.ratchet import _step as _ratchet_step
 from roost.omemo.v2_keys import verify_bundle_v2
 from roost.omemo.v2_protobuf import (
     MAC_SIZE,
@@ -109,8 +111,7 @@ def _identity_curve(ed_public: bytes) -> bytes:
 
 
 async def _kdf_root(crypto: OmemoCrypto, root_key: bytes, shared: bytes) -> tuple[bytes, bytes]:
-    out = await crypto.hkdf_sha256(shared, root_key, ROOT_INFO, 64)
-    return out[:32], out[32:]
+    return await kdf_root(crypto, root_key, shared, ROOT_INFO)
 
 
 async def _message_keys(crypto: OmemoCrypto, key: bytes) -> tuple[bytes, bytes, bytes]:
@@ -119,20 +120,8 @@ async def _message_keys(crypto: OmemoCrypto, key: bytes) -> tuple[bytes, bytes, 
 
 
 async def _step(crypto: OmemoCrypto, state: RatchetState, their_key: bytes) -> None:
-    """The DH ratchet step for a new peer ratchet key: new receiving and sending chains."""
-    root, receiving = await _kdf_root(
-        crypto, state.root_key, await crypto.x25519(state.sending_key, their_key)
-    )
-    sending_key = await crypto.x25519_generate()
-    root, sending = await _kdf_root(crypto, root, await crypto.x25519(sending_key, their_key))
-    state.root_key = root
-    state.receiving_key = their_key
-    state.receiving_chain_key = receiving
-    state.receiving_counter = 0
-    state.previous_counter = state.sending_counter
-    state.sending_key = sending_key
-    state.sending_chain_key = sending
-    state.sending_counter = 0
+    """The DH ratchet step (legacy's, with OMEMO 2's root KDF info)."""
+    await _ratchet_step(crypto, state, their_key, ROOT_INFO)
 
 
 async def ratchet_encrypt(
