@@ -292,6 +292,7 @@ class FakeServer:
         # PEP (XEP-0163): (owner, node) → item id → item XML; nodes published to.
         self.pep: dict[tuple[str, str], dict[str, str]] = {}
         self.pep_publishes: list[str] = []
+        self.pep_silent = False  # PEP requests get no answer at all
         self.clock: Callable[[], float] = lambda: 1_700_000_000.0
 
     @property
@@ -531,6 +532,8 @@ class FakeServer:
     def _pep(self, iq: Element, pubsub: Element) -> None:
         """A small PEP service (XEP-0163): publish, items, owner configure.
         Nodes by (owner bare JID, node); items by id, newest last."""
+        if self.pep_silent:
+            return
         iq_id = iq.get("id")
         own = f"{self.user}@{DOMAIN}"
         owner = (iq.get("to") or own).partition("/")[0]

@@ -516,3 +516,38 @@ def test_group_omemo_goes_to_every_member_present_or_not() -> None:
     app.join_room(f"open@{MUC_DOMAIN}")
     platform.run()
     assert open_room is not None and not app.e2e.room_encryption_on(f"open@{MUC_DOMAIN}")
+
+
+def test_a_device_list_lookup_lost_with_the_connection_is_asked_again() -> None:
+    """The chaos test found 600 messages stuck "queued": the lookup of bob's
+    devices went out on a connection that died, and nothing waited for an
+    answer that never came. Now a new session gives up on it, the message
+    stays queued (never plaintext by default), and the lookup runs again."""
+    server, platform, app, _rec = logged_in(trusted=True)
+    platform.connections[-1].stall()  # nothing more reaches the server
+    m = app.send_message(BOB, "after the break")
+    platform.run(timers=False)
+    assert m is not None and m.omemo == "check" and m.state == "queued"
+    platform.connections[-1].drop()
+    platform.run()
+    platform.advance(60)
+    platform.run()
+    assert app.state == "online"
+    assert m.omemo is None and m.state in ("sent", "server")  # bob has no OMEMO: plaintext
+    assert [s.find_text("body") for s in server.stanzas("message") if s.get("id") == m.id] == [
+        "after the break"
+    ]
+
+
+def test_an_unanswered_lookup_is_given_up_after_a_while() -> None:
+    server, platform, app, _rec = logged_in(trusted=True)
+    server.pep_silent = True  # the server never answers PEP (a lost stanza)
+    m = app.send_message(BOB, "still waiting?")
+    platform.run(timers=False)
+    assert m is not None and m.state == "queued"
+    platform.advance(31)  # ANSWER_TIMEOUT: the lookup is given up, the message waits on
+    assert m.state == "queued" and m.omemo == "check"
+    server.pep_silent = False
+    app.send_message(BOB, "and another")  # the next outbox run asks again
+    platform.run()
+    assert m.state in ("sent", "server")

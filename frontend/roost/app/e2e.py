@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from roost.xmpp.element import Element
 
 E2E_EVENTS = (IqResult, IqFailed, OmemoDeviceList, AffiliationList)
+# An answer not in after this long is given up on (the condition passed is LOST).
+ANSWER_TIMEOUT = 30.0
+LOST = "lost"
 # A room's member lists (for OMEMO to every member, present or not) are asked
 # again after this long.
 MEMBERS_FRESH = 60.0
@@ -77,10 +80,11 @@ def sealed_from(record: dict[str, object]) -> Sealed | None:
 class _Net:
     """`OmemoNet` over the app's XMPP client: PEP requests by id, answers via `handle`."""
 
-    __slots__ = ("_app", "_pending")
+    __slots__ = ("_app", "_pending", "_timers")
 
     def __init__(self, app: ChatApp) -> None:
         self._app = app
+        self._timers: dict[str, object] = {}
         # query id → callback(result iq or None, error text or None, condition)
         self._pending: dict[str, Callable[[Element | None, str | None, str], None]] = {}
 
@@ -97,26 +101,54 @@ class _Net:
     ) -> None:
         client = self._client()
         if client is None:
-            self._app.platform.call_later(0, lambda: cb(None, "You're not connected.", ""))
+            self._app.platform.call_later(0, lambda: cb(None, "You're not connected.", LOST))
             return
-        self._pending[client.request(iq_type, payload, to)] = cb
+        qid = client.request(iq_type, payload, to)
+        self._track(qid, cb)
         self._app._flush()  # asked from a callback or the UI: out now, not with the next frame
+
+    def _track(self, qid: str, cb: Callable[[Element | None, str | None, str], None]) -> None:
+        """Wait for the answer to `qid`, but not forever: what waits on it (a
+        message in the outbox) must go on even if the answer never comes."""
+        platform = self._app.platform
+        self._pending[qid] = cb
+        self._timers[qid] = platform.call_later(ANSWER_TIMEOUT, lambda: self._give_up(qid))
+
+    def _take(self, qid: str) -> Callable[[Element | None, str | None, str], None] | None:
+        cb = self._pending.pop(qid, None)
+        timer = self._timers.pop(qid, None)
+        if timer is not None:
+            self._app.platform.cancel(timer)
+        return cb
+
+    def _give_up(self, qid: str) -> None:
+        self._timers.pop(qid, None)
+        cb = self._pending.pop(qid, None)
+        if cb is not None:
+            cb(None, "The server didn't answer.", LOST)
+
+    def fail_all(self) -> None:
+        """A new session: the answers to what the old one asked will never come."""
+        for qid in list(self._pending):
+            cb = self._take(qid)
+            if cb is not None:
+                cb(None, "The connection was lost.", LOST)
 
     def handle(self, event: object) -> bool:
         if isinstance(event, AffiliationList):
-            cb = self._pending.pop(event.query_id, None)
+            cb = self._take(event.query_id)
             if cb is None:
                 return False
             cb(None, None, "members:" + " ".join(str(jid) for jid, _nick in event.items))
             return True
         if isinstance(event, IqResult):
-            cb = self._pending.pop(event.query_id, None)
+            cb = self._take(event.query_id)
             if cb is None:
                 return False
             cb(event.iq, None, "")
             return True
         if isinstance(event, IqFailed):
-            cb = self._pending.pop(event.query_id, None)
+            cb = self._take(event.query_id)
             if cb is None:
                 return False
             cb(None, event.text or event.condition.replace("-", " "), event.condition)
@@ -248,7 +280,7 @@ class _Net:
                 cb(found)
 
         for affiliation in ("owner", "admin", "member"):
-            self._pending[client.get_affiliations(room, affiliation)] = one
+            self._track(client.get_affiliations(room, affiliation), one)
         self._app._flush()
 
     def send_encrypted(
@@ -313,7 +345,7 @@ class E2E:
         """Keys stay in this browser (the device keeps its identity); memory is let go."""
         self.manager = None
         self.state = OFF_UNTRUSTED
-        self._net._pending.clear()
+        self._net.fail_all()
 
     def _ready(self) -> None:
         self.state = READY
@@ -335,6 +367,8 @@ class E2E:
 
     def online(self, resumed: bool) -> None:
         manager = self.manager
+        if not resumed:
+            self._net.fail_all()  # asked on a session that is gone
         if manager is not None and not resumed:
             manager.went_online()
 
@@ -586,7 +620,12 @@ class E2E:
             self._encrypting.discard(msg_id)
             self._cant(m, text)
 
-        manager.encrypt(recipients, m.id, m.body, sent, failed, self._envelope(to, m.body))
+        def later() -> None:
+            self._encrypting.discard(msg_id)  # still queued: the next outbox run tries again
+
+        manager.encrypt(
+            recipients, m.id, m.body, sent, failed, self._envelope(to, m.body), later
+        )
 
     def _decide(self, m: StoredMessage, manager: OmemoManager) -> None:
         """Padlock on or off for a message written before the contact's devices
@@ -596,8 +635,10 @@ class E2E:
 
         def known() -> None:
             self._encrypting.discard(msg_id)
-            if m.omemo != "check" or self._app.store is None:
+            if m.omemo != "check" or self._app.store is None or self.manager is not manager:
                 return
+            if m.conversation not in manager.lists_known:
+                return  # couldn't look (connection lost): asked again with the next outbox run
             m.omemo = "want" if manager.encryption_on(m.conversation) else None
             self._app._send_outbox()
 

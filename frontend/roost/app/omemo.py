@@ -544,13 +544,19 @@ class OmemoManager:
         self._fetching[jid] = [then] if then is not None else []
         left = [2]
 
+        failed = [False]
+
         def got(ids: list[int] | None, error: str | None, ns: str) -> None:
-            self._set_device_list(jid, ids or [], ns)
+            if ids is None:
+                failed[0] = True  # not "no devices": we couldn't look (asked again later)
+            else:
+                self._set_device_list(jid, ids, ns)
             left[0] -= 1
             if left[0]:
                 return
             callbacks = self._fetching.pop(jid, [])
-            self.lists_known.add(jid)
+            if not failed[0]:
+                self.lists_known.add(jid)
             self.events.emit("devices", jid)
             for cb in callbacks:
                 cb()
@@ -638,6 +644,7 @@ class OmemoManager:
         on_done: Callable[[object], None],
         on_failed: Callable[[str], None],
         envelope: bytes | None = None,
+        on_later: Callable[[], None] | None = None,
     ) -> None:
         """Encrypt `plaintext` for every trusted device of `to` (a contact, or
         the members of a room) and of our own account: on_done((legacy
@@ -645,13 +652,19 @@ class OmemoManager:
         caller to send under `msg_id`, or on_failed(sentence) when that can't
         be done for every recipient. `envelope`: the XEP-0420 envelope bytes
         holding `plaintext`, for the devices spoken to in OMEMO 2 (without it,
-        legacy only)."""
+        legacy only). `on_later()`: a device list couldn't be fetched (the
+        connection went): nothing was done, try again later."""
         if not self.ready or self.own is None:
             on_failed(self.failure or "Encryption is still being set up in this browser.")
             return
         recipients = [to] if isinstance(to, str) else list(to)
 
         def with_lists() -> None:
+            if on_later is not None:
+                for jid in recipients:
+                    if jid not in self.lists_known:
+                        on_later()
+                        return
             targets = self._targets(recipients)
             if isinstance(targets, str):
                 on_failed(targets)
