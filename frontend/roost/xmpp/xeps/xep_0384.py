@@ -427,11 +427,7 @@ def build_devicelist_fetch() -> Element:
 def parse_devicelist_items(iq: Element) -> list[Device] | None:
     """The devices of a fetch result; None when it isn't one (an error,
     another node, an item without a `<list/>`)."""
-    items = _result_items(iq, DEVICELIST_NODE)
-    if items is None:
-        return None
-    listing = _pick_payload(items, "list", NS, CURRENT)
-    return None if listing is None else parse_devicelist(listing)
+    return _listed_devices(_result_items(iq, DEVICELIST_NODE), False)
 
 
 def devicelist_event(message: Element, own: JID) -> tuple[JID, list[Device]] | None:
@@ -439,16 +435,27 @@ def devicelist_event(message: Element, own: JID) -> tuple[JID, list[Device]] | N
     None when `message` is not one or can't be believed (see
     `notification_owner`). `own`: our JID (a notification without `from`
     is about our own list)."""
-    items = _event_items(message, DEVICELIST_NODE)
+    return _devices_event(message, own, False)
+
+
+def _listed_devices(items: list[Element] | None, v2: bool) -> list[Device] | None:
+    """The devices of a device-list node's items (legacy or OMEMO 2), or None."""
+    if items is None:
+        return None
+    if v2:
+        listing = _pick_payload(items, "devices", OMEMO2_NS, CURRENT)
+        return None if listing is None else parse_omemo2_devices(listing)
+    listing = _pick_payload(items, "list", NS, CURRENT)
+    return None if listing is None else parse_devicelist(listing)
+
+
+def _devices_event(message: Element, own: JID, v2: bool) -> tuple[JID, list[Device]] | None:
+    items = _event_items(message, OMEMO2_DEVICES_NODE if v2 else DEVICELIST_NODE)
     if items is None:
         return None
     owner = notification_owner(message, own)
-    if owner is None:
-        return None
-    listing = _pick_payload(items, "list", NS, CURRENT)
-    if listing is None:
-        return None
-    return owner, parse_devicelist(listing)
+    devices = None if owner is None else _listed_devices(items, v2)
+    return None if owner is None or devices is None else (owner, devices)
 
 
 # -- legacy: bundles --------------------------------------------------------
@@ -661,25 +668,12 @@ def build_omemo2_devices_fetch() -> Element:
 
 
 def parse_omemo2_devices_items(iq: Element) -> list[Device] | None:
-    items = _result_items(iq, OMEMO2_DEVICES_NODE)
-    if items is None:
-        return None
-    listing = _pick_payload(items, "devices", OMEMO2_NS, CURRENT)
-    return None if listing is None else parse_omemo2_devices(listing)
+    return _listed_devices(_result_items(iq, OMEMO2_DEVICES_NODE), True)
 
 
 def omemo2_devices_event(message: Element, own: JID) -> tuple[JID, list[Device]] | None:
     """Like `devicelist_event`, for the OMEMO 2 devices node."""
-    items = _event_items(message, OMEMO2_DEVICES_NODE)
-    if items is None:
-        return None
-    owner = notification_owner(message, own)
-    if owner is None:
-        return None
-    listing = _pick_payload(items, "devices", OMEMO2_NS, CURRENT)
-    if listing is None:
-        return None
-    return owner, parse_omemo2_devices(listing)
+    return _devices_event(message, own, True)
 
 
 # -- OMEMO 2: bundles -------------------------------------------------------
