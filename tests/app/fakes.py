@@ -210,6 +210,9 @@ class SmSession:
         self.sent = 0  # stanzas sent to the client since <enabled/>
         self.unacked: list[tuple[int, str]] = []  # (number, frame) the client hasn't acked
         self.acked = 0  # the client's last h
+        # Prosody 0.12 after a connection cut inside a stanza: resumed, but
+        # its input parser is stuck in that stanza and swallows all input.
+        self.deaf = False
 
     def ack(self, h: int) -> None:
         self.acked = h
@@ -263,6 +266,9 @@ class FakeServer:
         # answer is already on its way): a test adds what the server archives
         # right after that answer, before it handles the client's next stanza.
         self.after_archive_query: Callable[[str | None], None] | None = None
+        # A slow archive: queries wait in `deferred_archive` until `answer_archive()`.
+        self.defer_archive = False
+        self.deferred_archive: list[tuple[str, Element]] = []
         self.carbons = False
         # Frames the server sends right after the client's initial presence.
         self.presences: list[str] = []
@@ -275,6 +281,9 @@ class FakeServer:
         self.session: SmSession | None = None
         self.sessions: dict[str, SmSession] = {}
         self.answer_r = True
+        # Resumed sessions turn deaf (SmSession.deaf): nothing the client
+        # sends is handled any more, on this connection or a later resume.
+        self.deafen_on_resume = False
         self.client_acks: list[int] = []
         self.resume_answer = "auto"
         self.resumes: list[tuple[str, str | None]] = []
@@ -377,6 +386,7 @@ class FakeServer:
             )
             return
         self.resumes.append(("resumed", previd))
+        session.deaf = session.deaf or self.deafen_on_resume
         session.ack(h)
         self.session = session
         self.full = session.full
@@ -409,6 +419,8 @@ class FakeServer:
         if element.ns == SASL:
             self._sasl(element)
             return
+        if self.session is not None and self.session.deaf:
+            return  # swallowed inside the cut-off stanza
         if element.ns == SM:
             self._sm(element)
             return
@@ -575,8 +587,21 @@ class FakeServer:
         to = (message.get("to") or "").partition("/")[0]
         return to if sender == own else sender
 
+    def answer_archive(self) -> None:
+        """Answer the oldest deferred archive query (`defer_archive`)."""
+        iq_id, query = self.deferred_archive.pop(0)
+        defer, self.defer_archive = self.defer_archive, False
+        try:
+            self._archive_query(iq_id, query)
+        finally:
+            self.defer_archive = defer
+
     def _archive_query(self, iq_id: str, query: Element) -> None:
         from roost.xmpp.stamps import format_datetime
+
+        if self.defer_archive:
+            self.deferred_archive.append((iq_id, query))
+            return
 
         if self.archive is None:
             self.send(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from roost.app import ChatApp
-from roost.app.chat import PING_IDLE, PING_TIMEOUT
+from roost.app.chat import HOLD_MAX, PING_IDLE, PING_TIMEOUT, RESUME_PROBE_TIMEOUT
 from roost.app.store import Gap
 from roost.xmpp.element import Element
 from roost.xmpp.errors import NetworkError
@@ -159,6 +159,7 @@ def test_resumed_session_is_not_sent_the_outbox_again(where: str) -> None:
         server.answer_r = False
     message = app.send_message(BOB, "once")
     assert message is not None
+    server.answer_r = True  # the resumed session answers (else it is left: see below)
     conn.drop()
     platform.run()
     assert app.state == "online"
@@ -451,6 +452,74 @@ def test_resumed_session_cut_by_the_connection_manager_is_resumed_again() -> Non
     assert bodies(app, BOB) == ["while away 1", "while away 2", "while away 3"]
 
 
+def test_a_resumed_session_that_ignores_us_is_left_for_a_fresh_one() -> None:
+    """Prosody 0.12 resumes a session cut inside a stanza with its parser
+    still inside it: it answers <resume/> and sends us messages, but ignores
+    all we send. No <a/> for the <r/> sent with the resume: after
+    RESUME_PROBE_TIMEOUT the app starts a fresh session, the outbox goes out
+    again there and nothing is lost (the chaos test with reloads lost 750)."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    plaintext_with(app, BOB)
+    [previd] = server.sessions
+    server.deafen_on_resume = True
+    platform.connections[-1].drop()
+    platform.run(timers=False)
+    platform.advance(5)  # reconnect delay
+    assert app.state == "online" and server.resumes == [("resumed", previd)]
+    app.send_message(BOB, "into the void?")
+    platform.advance(RESUME_PROBE_TIMEOUT - 6)
+    assert sent_with_body(server, "into the void?") == []
+    assert app.state == "online" and len(platform.connections) == 2
+    platform.advance(1)
+    platform.run()
+    assert app.state == "online" and server.binds == 2  # a fresh session
+    assert len(sent_with_body(server, "into the void?")) == 1
+    platform.advance(RESUME_PROBE_TIMEOUT + 1)
+    assert app.state == "online" and len(platform.connections) == 3  # no more probes
+
+
+def test_messages_held_by_a_catch_up_on_a_deaf_session_wait_for_the_fresh_one() -> None:
+    """A reloaded page resumes into a deaf session: its catch-up query gets no
+    answer. Live messages (the server still sends them) stay held past
+    HOLD_MAX until the probe gives up on the session; the fresh session's
+    catch-up brings the missed ones first (the chaos test saw 0970 before
+    0890: they had been let through after HOLD_MAX)."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    plaintext_with(app, BOB)
+    server.send(bob_says("b0", "seen", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A0"/>'))
+    server.request_ack()
+    platform.run()
+    server.archive = [("A0", platform.clock, bob_says("b0", "seen"))]
+    for n in (1, 2):  # archived, never delivered to this page
+        server.archive.append((f"A{n}", platform.clock, bob_says(f"b{n}", f"missed {n}")))
+    platform.reload()
+    server.deafen_on_resume = True
+    app2 = ChatApp(platform)
+    app2.login("alice", "s3cret", True)
+    platform.run(timers=False)
+    platform.advance(1)
+    assert app2.state == "online" and server.resumes[-1][0] == "resumed"
+    server.archive.append(("A3", platform.clock, bob_says("b3", "live")))
+    server.send(bob_says("b3", "live", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A3"/>'))
+    platform.advance(HOLD_MAX + 2)
+    assert "live" not in bodies(app2, BOB)  # still held: the session is unproven
+    server.deafen_on_resume = False
+    platform.advance(RESUME_PROBE_TIMEOUT)
+    platform.run()
+    assert app2.state == "online" and server.binds == 2
+    assert bodies(app2, BOB) == ["seen", "missed 1", "missed 2", "live"]
+
+
+def test_a_resumed_session_that_answers_stays() -> None:
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    [previd] = server.sessions
+    platform.connections[-1].drop()
+    platform.run()
+    platform.advance(RESUME_PROBE_TIMEOUT * 2)
+    assert app.state == "online" and len(platform.connections) == 2
+    assert server.resumes == [("resumed", previd)] and server.binds == 1
+
+
 @pytest.mark.parametrize("condition", ["remote-connection-failed", None])
 def test_a_cut_before_the_resume_was_asked_for_resumes_next_time(condition: str | None) -> None:
     """The connection of a resume attempt goes during SASL (a network cut, or
@@ -576,6 +645,62 @@ def test_message_archived_before_our_held_presence_counts_is_caught_up(missed: i
     platform.connections[-1].drop()
     platform.run()
     assert app.state == "online" and bodies(app, BOB) == expected
+
+
+def test_missed_messages_never_go_before_ones_received_live_ahead_of_them() -> None:
+    """A busy page stamps a live message with its own clock, a second after
+    the server archived it; the next ones, missed live (the link broke), come
+    from the archive with the server's (earlier) second. They still follow
+    it: the chaos test with reloads saw "b2a 0349" before "b2a 0300"."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    store = app.store
+    assert store is not None
+    archived_at = platform.clock
+    platform.advance(1.5)  # the page got to it late
+    server.archive = [("A0", archived_at, bob_says("b0", "live"))]
+    server.send(bob_says("b0", "live", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A0"/>'))
+    platform.run()
+    assert store.cursor().archive_id == "A0"  # type: ignore[union-attr]
+    server.sessions.clear()  # the session is gone: a fresh one catches up
+    for n in (1, 2):
+        server.archive.append((f"A{n}", archived_at, bob_says(f"b{n}", f"missed {n}")))
+    platform.connections[0].drop()
+    platform.run()
+    assert app.state == "online" and server.binds == 2
+    assert bodies(app, BOB) == ["live", "missed 1", "missed 2"]
+
+
+def test_a_long_catch_up_that_progresses_keeps_live_messages_after_it() -> None:
+    """Live messages wait for the catch-up while pages keep coming, even when
+    it takes longer than HOLD_MAX in all (a slow page, 1,000 missed): let
+    through early, they went before the archived ones still to come."""
+    server, platform, app, _rec = logged_in(trusted=True, sm=True)
+    server.send(bob_says("b0", "seen", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A0"/>'))
+    platform.run()
+    server.archive = [("A0", platform.clock, bob_says("b0", "seen"))]
+    missed = [f"missed {n}" for n in range(1, 251)]  # three pages
+    for n, body in enumerate(missed, 1):
+        server.archive.append((f"A{n}", platform.clock, bob_says(f"b{n}", body)))
+    server.sessions.clear()  # a fresh session catches up
+    server.defer_archive = True
+    platform.connections[0].drop()
+    platform.run(timers=False)
+    for _ in range(20):  # the reconnect delay
+        if app.state == "online":
+            break
+        platform.advance(0.5)
+    assert app.state == "online" and len(server.deferred_archive) == 1
+    live = f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A999"/>'
+    server.archive.append(("A999", platform.clock, bob_says("b999", "live")))
+    server.send(bob_says("b999", "live", live))
+    for _page in range(5):  # three pages, the last answered twice (tail query)
+        platform.advance(HOLD_MAX - 1)  # slow, but each page comes in time
+        if not server.deferred_archive:
+            break
+        server.answer_archive()
+        platform.run(timers=False)
+    platform.run()
+    assert bodies(app, BOB) == ["seen", *missed, "live"]
 
 
 # -- liveness (XEP-0199) --------------------------------------------------------------

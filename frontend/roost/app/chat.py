@@ -130,6 +130,9 @@ LOGIN_TIMEOUT = 30.0
 # and the connection counts as lost (a laptop waking up, a dead NAT entry).
 PING_IDLE = 60.0
 PING_TIMEOUT = 20.0
+# A resumed session must answer the <r/> sent right after <resumed/> within
+# this time, else it is abandoned for a fresh one (see `_probe_resumed`).
+RESUME_PROBE_TIMEOUT = 20.0
 
 # Archive catch-up (XEP-0313) after login: pages of ARCHIVE_PAGE; with no
 # cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
@@ -138,7 +141,8 @@ ARCHIVE_HISTORY = 200
 # A reloaded tab with no stored cursor fetches from this long before its first
 # catch-up began (clocks differ between the browser and the server).
 FIRST_SYNC_MARGIN = 600.0
-# Live messages wait for the catch-up to end (so they follow it), at most this long.
+# Live messages wait for the catch-up to end (so they follow it), but not for
+# one that has made no progress (no archive page) for this long.
 HOLD_MAX = 10.0
 # Paging back in one conversation's archive (scrolling up).
 HISTORY_PAGE = 50
@@ -211,7 +215,7 @@ class _Sync:
         self.finished = False
         self.missed = False
         self.created: set[int] = set()  # id() of the messages this catch-up added
-        self.holding = True  # live messages wait for it (until HOLD_MAX)
+        self.holding = True  # live messages wait for it (see HOLD_MAX)
 
 
 class _History:
@@ -266,6 +270,8 @@ class ChatApp:
         "_paused_timer",
         "_ping_timer",
         "_pinged_at",
+        "_probe_seen",
+        "_probe_timer",
         "_ready",
         "_reconnect_timer",
         "_resumable",
@@ -366,6 +372,8 @@ class ChatApp:
         self._last_inbound = 0.0
         self._pinged_at = 0.0
         self._ping_timer: object = None
+        self._probe_timer: object = None
+        self._probe_seen = 0  # the stream's <a/> count when the probe started
         # The page is visible (the UI sets it from document.visibilityState):
         # only then does the open chat count as read by the peer (XEP-0333).
         self.visible = True
@@ -593,6 +601,7 @@ class ChatApp:
         self._cancel_deadline()
         self._cancel_reconnect()
         self._cancel_ping()
+        self._cancel_probe()
         conn = self._conn
         self._conn = None
         self._client = None
@@ -752,6 +761,33 @@ class ChatApp:
             self.platform.cancel(self._ping_timer)
             self._ping_timer = None
 
+    def _probe_resumed(self, client: XmppClient) -> None:
+        """A resumed session counts once the server answers the <r/> the
+        stream sent with it. Prosody 0.12 resumes a session whose connection
+        was cut inside a stanza with its old input parser still inside that
+        stanza: everything sent afterwards is swallowed (no acks, no replies,
+        messages never go out) while its messages still come to us. No <a/>
+        in time: start afresh (the outbox is re-sent, the archive fills in)."""
+        self._cancel_probe()
+        self._probe_seen = client.acks_received
+
+        def check() -> None:
+            self._probe_timer = None
+            if client is self._client and client.acks_received == self._probe_seen:
+                self._fail(ProtocolError("the resumed session doesn't answer"))
+
+        self._probe_timer = self.platform.call_later(RESUME_PROBE_TIMEOUT, check)
+
+    def _probe_answered(self, client: XmppClient) -> None:
+        """An <a/> came: the resumed session reads us."""
+        if self._probe_timer is not None and client.acks_received != self._probe_seen:
+            self._cancel_probe()
+
+    def _cancel_probe(self) -> None:
+        if self._probe_timer is not None:
+            self.platform.cancel(self._probe_timer)
+            self._probe_timer = None
+
     def _check_alive(self) -> None:
         """Ping after PING_IDLE quiet seconds; no frame PING_TIMEOUT later: lost."""
         self._ping_timer = None
@@ -786,6 +822,8 @@ class ChatApp:
             self._fail(exc)
             return
         events = client.receive(element)
+        if self._probe_timer is not None:
+            self._probe_answered(client)
         self._flush()  # replies first: handling may end the session
         self._handle(events)
         self._flush()
@@ -893,10 +931,28 @@ class ChatApp:
             self.platform.cancel(self._hold_timer)
             self._hold_timer = None
 
+    def _arm_hold(self, sync: _Sync) -> None:
+        """(Re)start the HOLD_MAX wait: at the start and after every archive
+        page. A big catch-up on a slow page takes longer than HOLD_MAX in all
+        while progressing, and live messages let through early end up before
+        the archived ones still coming (the chaos test saw 0950 before 0500)."""
+        self._cancel_hold()
+        if sync.holding and not sync.finished:
+            self._hold_timer = self.platform.call_later(
+                HOLD_MAX, lambda: self._stop_holding(sync)
+            )
+
     def _stop_holding(self, sync: _Sync) -> None:
-        """A catch-up that takes longer than HOLD_MAX: live messages show now
+        """A catch-up with no page for HOLD_MAX (stuck): live messages show now
         (their place among the archive's may be off; none is lost)."""
         self._hold_timer = None
+        if self._probe_timer is not None:
+            # The catch-up may be stuck because the resumed session swallows
+            # our queries: the probe decides (a fresh session catches up
+            # again), and live messages let through now would go before
+            # the ones it brings.
+            self._arm_hold(sync)
+            return
         if sync is self._sync and not sync.finished and sync.holding:
             sync.holding = False
             self._release_held(sync)
@@ -964,6 +1020,7 @@ class ChatApp:
             self._roster_saved = True
             for contact in self.contacts.values():
                 contact.resources.clear()  # presence comes again (a reload lost it)
+            self._probe_resumed(client)
         # A session that isn't resumable would keep the outbox waiting for acks
         # that never come: then "sent" is as far as we can know.
         self._set_state(ONLINE)
@@ -976,10 +1033,7 @@ class ChatApp:
             # the cursor. `_synced` means this session's catch-up finished.
             sync = self._sync = _Sync()  # waits for the roster (and stored data)
             self._synced = False
-            self._cancel_hold()
-            self._hold_timer = self.platform.call_later(
-                HOLD_MAX, lambda: self._stop_holding(sync)
-            )
+            self._arm_hold(sync)
         self._outbox_due = True  # sent at the end of this batch (see _handle)
         self._maybe_sync()
         # After the archive query: the server then leaves out offline
@@ -1331,7 +1385,9 @@ class ChatApp:
     ) -> None:
         if sync is not self._sync or client is not self._client:
             return
-        self._insert_archived(page, sync.missed, sync.created)
+        self._insert_archived(
+            page, sync.missed, sync.created, after_known=sync.forward and sync.missed
+        )
         sync.done += len(page)
         if event.count is not None and sync.total is None:
             sync.total = event.count if sync.forward else min(event.count, ARCHIVE_HISTORY)
@@ -1361,6 +1417,7 @@ class ChatApp:
         else:
             more = self._sync_tail(sync, client)
         if more:
+            self._arm_hold(sync)  # progress: live messages keep waiting for it
             self._flush()  # also when run later, once storage was read
             self._emit("sync", sync.done, sync.total, False)
         else:
@@ -1403,7 +1460,9 @@ class ChatApp:
     ) -> None:
         if sync is not self._sync or client is not self._client:
             return
-        self._insert_archived(page, sync.missed, sync.created)
+        self._insert_archived(
+            page, sync.missed, sync.created, after_known=sync.forward and sync.missed
+        )
         if isinstance(event, ArchiveGap) and sync.forward:
             # The cursor fell out of the archive: what came between is gone
             # from the server. Say so in every conversation, then take the
@@ -1479,11 +1538,18 @@ class ChatApp:
 
     def _insert_archived(
         self, page: list[ArchiveMessage], missed: bool, created: set[int] | None = None,
-        older: bool = False,
+        older: bool = False, after_known: bool = False,
     ) -> list[str]:
         """Put a page of archived messages into the store (deduplicated against
         what is there: live copies, offline copies, stored history); tell the
-        UI once per conversation. Returns the conversations that changed."""
+        UI once per conversation. Returns the conversations that changed.
+
+        `after_known`: a catch-up page from the cursor, so every new message
+        in it came after all the conversation holds: none goes before its
+        last one. Live copies carry this device's clock (whole seconds, taken
+        when the busy page got to them, often a second after the server's
+        archive time); the archive's own times alone put messages missed live
+        before ones received live just ahead of them (the chaos test)."""
         own = self.own_jid or ""
         now = self.platform.now()
         store = self.store
@@ -1510,6 +1576,8 @@ class ChatApp:
             if not bare or bare == own:
                 continue  # a note to self: not a 1:1 conversation
             stamp = event.stamp if event.stamp is not None else now
+            if after_known:
+                stamp = max(stamp, store.last_stamp(bare))
             state = SERVER if outgoing else RECEIVED
             added = self._add(
                 bare, sender, chat, stamp, outgoing, state, event.archive_id, older, live=False

@@ -399,6 +399,11 @@ class XmppClient:
         `Acked(ids)` reports the answer."""
         return self._stream.request_ack()
 
+    @property
+    def acks_received(self) -> int:
+        """XEP-0198 `<a/>` answers received on this stream so far."""
+        return self._stream.acks_received
+
     def confirm_handled(self, n: int = 1) -> None:
         """With `ack_after_confirm=True`: the `n` oldest events that need it
         (`ChatReceived`, `ChatSent`, `GroupchatReceived`: see "Confirming" in

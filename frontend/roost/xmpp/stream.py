@@ -100,6 +100,7 @@ class ClientStream:
         "_resume_jid",
         "_session_id",
         "_sm_offered",
+        "acks_received",
         "authenticated",
         "csi_supported",
         "deferred",
@@ -146,6 +147,9 @@ class ClientStream:
         self._session_id = ""
         self._sm_offered = False
         self.sm = StreamManagement(ack_after_confirm, ack_every)
+        # `<a/>` answers seen on this stream: proof that the server reads it
+        # (a resumed session is only trusted once one came, see the app).
+        self.acks_received = 0
         # The bound full JID of the session to resume (None: bind a new one).
         self._resume_jid: JID | None = None
         if resume is not None:
@@ -442,6 +446,7 @@ class ClientStream:
         if name == "a":
             if not sm.enabled:
                 return []
+            self.acks_received += 1
             h = parse_h(element)
             try:
                 ids = sm.acknowledge(h or 0)
@@ -497,8 +502,11 @@ class ClientStream:
         # Each unacknowledged stanza once, as it was; they keep their numbers.
         for xml, _ in sm.unacked:
             self.output.append(xml)
-        if sm.unacked:
-            self._request_ack()
+        # Always ask: the answer proves the server reads this stream. Prosody
+        # 0.12 can resume a session whose input parser is stuck inside a
+        # stanza cut off with the old connection; it then ignores everything
+        # we send, and only a missing <a/> shows it.
+        self._request_ack()
         events: list[Record] = [Resumed(self.jid)]
         if ids:
             events.append(Acked(ids))
