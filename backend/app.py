@@ -4,11 +4,16 @@ Routes, in order (the static mount is last so `/config.json` from settings
 wins over a `config.json` file in `dist/`):
 
 * `GET /healthz` — `{"status": "ok"}` for load balancers and monitors;
-* `GET /config.json` — `Settings.client_config()` for the browser bundle;
+* `GET /config.json` — `Settings.client_config()` for the browser bundle, plus
+  `push`: the push component's JID and VAPID public key, or null;
 * `WS /xmpp-websocket` (or `[client] websocket_url` if it is a path) — the
   RFC 7395 proxy;
 * `/` — the built bundle from `static_dir` (`python build.py` makes `dist/`);
   a plain 503 page while it does not exist.
+
+With `[push] enabled`, the lifespan starts and stops the Web Push gateway
+(`backend.push.gateway.PushGateway`); it connects to the XMPP server in the
+background, so startup never waits for it.
 
 `SecurityHeadersMiddleware` adds the security headers and cache policy to
 every HTTP response.
@@ -33,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.proxy.upstream import Connector
 from backend.proxy.websocket import SessionCounter, make_endpoint
+from backend.push.gateway import PushGateway
 from backend.settings import Settings
 
 logger = logging.getLogger("roost")
@@ -115,6 +121,7 @@ def create_app(settings: Settings, *, connector: Connector | None = None) -> Sta
     `connector` replaces the upstream TCP connector (tests count or fake
     connections with it); by default the proxy dials real servers.
     """
+    push = PushGateway(settings.push) if settings.push.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,14 +129,23 @@ def create_app(settings: Settings, *, connector: Connector | None = None) -> Sta
             "Roost serving %s for %s",
             settings.server.static_dir, ", ".join(s.domain for s in settings.xmpp_servers),
         )
-        yield
+        if push is not None:
+            await push.start()
+        try:
+            yield
+        finally:
+            if push is not None:
+                await push.stop()
         logger.info("Roost stopped")
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def config_json(_request: Request) -> Response:
-        return JSONResponse(settings.client_config())
+        return JSONResponse({
+            **settings.client_config(),
+            "push": push.client_config() if push is not None else None,
+        })
 
     # One per-address session count for every WebSocket route.
     sessions = SessionCounter(settings.websocket.max_sessions_per_ip)
@@ -161,4 +177,5 @@ def create_app(settings: Settings, *, connector: Connector | None = None) -> Sta
         middleware=[Middleware(SecurityHeadersMiddleware, hsts=hsts)],
     )
     app.state.settings = settings
+    app.state.push = push
     return app

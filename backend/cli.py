@@ -114,13 +114,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         domains = ", ".join(f"{s.domain} ({s.host}:{s.port}, {s.tls})"
                             for s in settings.xmpp_servers)
+        problem = _check_push(settings)
+        if problem:
+            print(f"roost: configuration error: {problem}", file=sys.stderr)
+            return 2
         print(f"configuration OK: http://{settings.server.host}:{settings.server.port}/ "
               f"→ {domains}")
+        if settings.push.enabled:
+            p = settings.push
+            print(f"push: component {p.jid} via {p.component_host}:{p.component_port}, "
+                  f"data in {p.data_dir}, for {', '.join(p.domains)}")
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logfilter.protect_handlers()
-    serve(settings, args.log_level, args.proxy_headers)
+    from backend.push.vapid import VapidKeyError
+
+    try:
+        serve(settings, args.log_level, args.proxy_headers)
+    except VapidKeyError as exc:
+        print(f"roost: configuration error: [push] {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _check_push(settings: Settings) -> str | None:
+    """A problem with the push gateway's key file, if it already exists (never creates it)."""
+    if not settings.push.enabled:
+        return None
+    from backend.push.vapid import DEFAULT_KEY_NAME, VapidKeyError, load_or_create_key
+
+    key = settings.push.vapid_private_key or settings.push.data_dir / DEFAULT_KEY_NAME
+    if settings.push.vapid_private_key is not None and not key.is_file():
+        return f"[push] vapid_private_key {key} does not exist"
+    if key.is_file():
+        try:
+            load_or_create_key(key)
+        except VapidKeyError as exc:
+            return f"[push] {exc}"
+    return None
 
 
 def _demo(args: list[str]) -> int:

@@ -21,6 +21,16 @@ What websockets 17 emits at debug, by format string:
 `uvicorn.asgi` (trace level only) dumps ASGI scopes with their headers:
 all of its records are dropped.
 
+The push gateway (backend/push/) adds two more sources:
+
+* slixmpp (the XMPP component) logs every stanza at debug (`"SEND: %s"`,
+  `"RECV: %s"`) and dumps unparsable or unsent data at other levels — a push
+  publication carries the component's node secret and possibly a message
+  body: those records are dropped;
+* httpx logs every request URL at info (`'HTTP Request: %s %s …'`): a push
+  endpoint's URL is a bearer capability — dropped, as is httpcore's debug
+  trace (it shows response headers).
+
 The filter is attached to every logger that records are *created* on
 (`WIRE_LOGGERS`; a logger's filters do not see records propagated from
 its children) and to uvicorn's handlers, so a record is dropped whichever
@@ -46,6 +56,17 @@ WIRE_LOGGERS: Final = (
     "websockets",
     "websockets.server",
     "websockets.client",
+    "slixmpp.xmlstream.xmlstream",
+    "slixmpp.xmlstream.stanzabase",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+)
+# slixmpp's messages that carry stanzas or raw stream data.
+_SLIXMPP_DUMPS: Final = (
+    "SEND:", "RECV:", "NOT SENT:", "Discarded stanza", "Parse error", "Unable to parse",
+    "Received data before", "Tried to send stanza",
 )
 
 
@@ -53,9 +74,14 @@ class WireDumpFilter(logging.Filter):
     """Drop records that dump frames, headers or request lines; keep the rest."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "uvicorn.asgi":
-            return False  # nothing but scope/message dumps
+        if record.name == "uvicorn.asgi" or record.name.startswith("httpcore"):
+            return False  # nothing but scope/message dumps, or HTTP traces
         msg = record.msg
+        if record.name.startswith("slixmpp") and isinstance(msg, str) and msg.startswith(
+                _SLIXMPP_DUMPS):
+            return False
+        if record.name == "httpx" and isinstance(msg, str) and msg.startswith("HTTP Request"):
+            return False
         if isinstance(msg, str) and msg.startswith(_WIRE_PREFIXES):
             return False
         args: Any = record.args

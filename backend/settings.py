@@ -7,6 +7,10 @@ File layout (see `roost.example.toml` for every option, commented)::
     [websocket]         allowed_origins, max_stanza_size, connect_timeout,
                         auth_timeout, max_sessions_per_ip
     [client]            websocket_url, default_domain
+    [push]              enabled, jid, component_host, component_port, secret,
+                        secret_file, vapid_subject, vapid_private_key, data_dir,
+                        store, domains, ttl, retry_attempts,
+                        allow_private_endpoints, ca_file
 
 Environment overrides: `ROOST_<SECTION>__<KEY>=value`, path segments joined
 by a double underscore, case-insensitive; list items of `xmpp.servers` are
@@ -33,7 +37,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
@@ -95,6 +99,51 @@ class ClientSettings:
     websocket_url: str = "/xmpp-websocket"
 
 
+PushStore = Literal["sqlite"]
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettings:
+    """`[push]`: the Web Push gateway, an XEP-0357 app server (backend/push/).
+
+    It is an XMPP component of the operator's server (Prosody: a `Component`
+    with `component_secret`, plus `mod_cloud_notify` on the user hosts).
+    """
+
+    enabled: bool = False
+    # The component's JID, e.g. "push.example.org" (Prosody: Component "push.example.org").
+    jid: str = ""
+    # Where the XMPP server accepts components (XEP-0114; Prosody: component_ports).
+    component_host: str = "127.0.0.1"
+    component_port: int = 5347
+    # The component secret, inline or (better) in a file of its own; kept out of repr().
+    secret: str | None = field(default=None, repr=False)
+    secret_file: Path | None = None
+    # RFC 8292 `sub`: a real contact, "mailto:admin@example.org" or "https://…".
+    vapid_subject: str = ""
+    # PEM private key (P-256); default: <data_dir>/vapid-private-key.pem, made on first start.
+    vapid_private_key: Path | None = None
+    data_dir: Path = Path("roost-data")
+    # Where subscriptions are kept. Only SQLite (in data_dir) for now; the
+    # store is an interface so PostgreSQL can follow (issue 9).
+    store: PushStore = "sqlite"
+    # Accounts of these domains may register; default: every [[xmpp.servers]] domain.
+    domains: tuple[str, ...] = ()
+    # Seconds a push service keeps an undelivered push (RFC 8030 TTL).
+    ttl: int = 86400
+    # Attempts per push when the push service answers 429/5xx or is unreachable.
+    retry_attempts: int = 5
+    # Allow endpoints on private/loopback addresses (tests, private push services).
+    allow_private_endpoints: bool = False
+    # CA certificates (PEM) to verify push services with instead of the system store.
+    ca_file: Path | None = None
+
+    @property
+    def component_secret(self) -> str:
+        """The secret (from `secret` or `secret_file`; validated to exist when enabled)."""
+        return self.secret or ""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration, validated."""
@@ -103,6 +152,7 @@ class Settings:
     xmpp_servers: tuple[XmppServer, ...]
     websocket: WebSocketSettings
     client: ClientSettings
+    push: PushSettings = PushSettings()
 
     def xmpp_server_for(self, domain: str) -> XmppServer | None:
         """The configured server for `domain` (case-insensitive), or None."""
@@ -207,7 +257,7 @@ class _EnvValue(str):
 
 # -- validation -----------------------------------------------------------
 
-_SECTIONS: Final = ("server", "xmpp", "websocket", "client")
+_SECTIONS: Final = ("server", "xmpp", "websocket", "client", "push")
 T = TypeVar("T")
 
 
@@ -269,7 +319,8 @@ def build_settings(raw: Mapping[str, Any], base: Path = Path()) -> Settings:
             f"configured [[xmpp.servers]] domains ({', '.join(domains)})"
         )
     client = ClientSettings(default_domain, client.websocket_url)
-    return Settings(server, servers, websocket, client)
+    push = _build_push(_table(raw, "push"), base, domains)
+    return Settings(server, servers, websocket, client, push)
 
 
 def default_origins(server: ServerSettings) -> list[str]:
@@ -352,6 +403,88 @@ def _build_xmpp(entry: Any, index: int, base: Path) -> XmppServer:
         domain, server.host.strip(), server.port, server.tls, ca_file,
         server.allow_private_addresses,
     )
+
+
+def _build_push(raw: Mapping[str, Any], base: Path, domains: list[str]) -> PushSettings:
+    push = _build(PushSettings, raw, "[push]")
+
+    def path(value: Path | None) -> Path | None:
+        return None if value is None or value.is_absolute() else base / value
+
+    data_dir = push.data_dir if push.data_dir.is_absolute() else base / push.data_dir
+    push = replace(
+        push, data_dir=data_dir, secret_file=path(push.secret_file) or push.secret_file,
+        vapid_private_key=path(push.vapid_private_key) or push.vapid_private_key,
+        ca_file=path(push.ca_file) or push.ca_file,
+        domains=tuple(d.strip().lower().rstrip(".") for d in push.domains) or tuple(domains),
+        jid=push.jid.strip().lower(),
+    )
+    if not push.enabled:
+        return push
+    if not push.jid or any(c in push.jid for c in "@/ \t"):
+        raise ConfigError(
+            f"[push] jid {push.jid!r} must be the push component's domain, "
+            "e.g. \"push.example.org\" (Prosody: Component \"push.example.org\")"
+        )
+    if not push.component_host.strip():
+        raise ConfigError("[push] component_host is empty")
+    if not 0 < push.component_port < 65536:
+        raise ConfigError(
+            f"[push] component_port must be between 1 and 65535 (got {push.component_port})")
+    if push.secret is not None and push.secret_file is not None:
+        raise ConfigError("[push] set secret or secret_file, not both")
+    if push.secret_file is not None:
+        try:
+            secret = push.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[push] cannot read secret_file {push.secret_file}: {exc.strerror}") from None
+        push = replace(push, secret=secret)
+    if not push.secret:
+        raise ConfigError(
+            "[push] needs the component secret (secret_file or secret): the same value as "
+            "component_secret in the XMPP server's Component section")
+    problem = vapid_subject_problem(push.vapid_subject)
+    if problem:
+        raise ConfigError(f"[push] vapid_subject: {problem}")
+    if push.ttl < 0 or push.ttl > 2419200:
+        raise ConfigError(f"[push] ttl must be between 0 and 2419200 seconds (got {push.ttl})")
+    if not 1 <= push.retry_attempts <= 20:
+        raise ConfigError(
+            f"[push] retry_attempts must be between 1 and 20 (got {push.retry_attempts})")
+    if push.ca_file is not None and not push.ca_file.is_file():
+        raise ConfigError(f"[push] ca_file {push.ca_file} does not exist")
+    if not push.domains:
+        raise ConfigError("[push] domains is empty: no account could register")
+    return push
+
+
+def vapid_subject_problem(subject: str) -> str | None:
+    """Why `subject` can't be the VAPID `sub` claim (RFC 8292 §2.1), or None.
+
+    Push services want a way to reach the operator: a `mailto:` address or an
+    `https:` URL. Apple's service rejects `localhost`, so loopback and
+    `.localhost` names are refused here rather than by the push service later.
+    """
+    subject = subject.strip()
+    if not subject:
+        return ("missing: set a contact for push services, e.g. "
+                "\"mailto:admin@example.org\" (Apple rejects pushes without one)")
+    if subject.lower().startswith("mailto:"):
+        local, _, host = subject[7:].rpartition("@")
+        if not local or not host or any(c in subject for c in " <>"):
+            return f"{subject!r} is not a mailto: address like mailto:admin@example.org"
+    elif subject.lower().startswith("https://"):
+        host = urlsplit(subject).hostname or ""
+        if not host:
+            return f"{subject!r} is not an https:// URL"
+    else:
+        return f"{subject!r} must start with mailto: or https://"
+    host = host.lower().rstrip(".")
+    if is_loopback_host(host) or host.endswith(".localhost") or "." not in host:
+        return (f"{subject!r} names {host!r}, which push services can't reach "
+                "(Apple rejects localhost): use a real address")
+    return None
 
 
 def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:

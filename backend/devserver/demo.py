@@ -12,6 +12,11 @@ What runs (all on loopback, stopped together on Ctrl+C or SIGTERM):
   uvicorn config is ``backend.cli.uvicorn_config``'s, so it runs exactly like
   ``roost serve`` (only quieter: log level ``warning``).
 
+- the push gateway (``[push]``): Roost's XEP-0357 component attached to that
+  Prosody (``push.localhost``), subscriptions and its VAPID key under
+  ``.roost-run/demo/push/``. Pushes reach a browser only through its vendor's
+  push service, so notifications need this machine to reach the Internet.
+
 ``--direct`` points the client at Prosody's own mod_websocket endpoint instead
 of the proxy: the way an operator hosting ``dist/`` alone on nginx runs it.
 """
@@ -182,6 +187,7 @@ def demo_settings(prosody: ProsodyServer, host: str, port: int, direct: bool) ->
             "default_domain": DOMAIN,
             "websocket_url": prosody.websocket_url if direct else "/xmpp-websocket",
         },
+        "push": prosody.push_settings(prosody.root.parent / "push"),
     }
     return build_settings(raw, ROOT)
 

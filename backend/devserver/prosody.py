@@ -5,12 +5,21 @@ loopback ports, with accounts and rosters written before start (registering
 through `prosodyctl` costs ~40 ms per user; writing the roster store directly
 is instant and needs no running server). The config follows the verified
 recipe in shared/PROSODY.md §C (plaintext on loopback only).
+
+Push (XEP-0357): every instance loads `mod_cloud_notify` and declares the
+component `push.<domain>` with a random secret on its own component port
+(§B), so Roost's push gateway can attach: `push_settings()` is the matching
+`[push]` section for Roost's settings, `push_toml()` the same as TOML.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,9 +27,12 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 PROSODY = "/usr/bin/prosody"
 PROSODYCTL = "/usr/bin/prosodyctl"
+# The VAPID `sub` of test and demo pushes: Roost refuses localhost ones (Apple does).
+DEV_VAPID_SUBJECT = "mailto:roost-dev@example.org"
 
 
 class ProsodyError(RuntimeError):
@@ -82,7 +94,7 @@ class ProsodyServer:
         rosters: Mapping[str, Iterable[Contact]] | None = None,
         c2s_port: int | None = None,
         http_port: int | None = None,
-        auth: str = "internal_plain",
+        auth: str = "internal_hashed",
         extra_modules: Iterable[str] = (),
         log_level: str = "info",
         tls_cert: Path | None = None,
@@ -92,6 +104,10 @@ class ProsodyServer:
         host: str = "127.0.0.1",
         s2s_port: int | None = None,
         global_config: str = "",
+        component_port: int | None = None,
+        extra_components: Mapping[str, str] | None = None,
+        push_max_errors: int = 16,
+        push_content: bool = True,
     ) -> None:
         self.root = Path(root)
         self.domain = domain
@@ -102,6 +118,18 @@ class ProsodyServer:
         self.http_port = http_port or free_port(host)
         self.s2s_port = s2s_port
         self.global_config = global_config
+        # XEP-0114 components: Roost's push gateway ("push.<domain>") and any
+        # `extra_components` (JID → secret; tests use one as a foreign sender).
+        self.component_port = component_port or free_port(host)
+        self.push_jid = "push." + domain
+        self.push_secret = secrets.token_hex(16)
+        self.extra_components = dict(extra_components or {})
+        # mod_cloud_notify disables a registration after this many error replies.
+        self.push_max_errors = push_max_errors
+        # mod_cloud_notify's push_notification_with_body/_with_sender: the
+        # server hands the gateway sender and text, and each user's Roost
+        # privacy choice decides what reaches the push service.
+        self.push_content = push_content
         self.auth = auth
         self.extra_modules = list(extra_modules)
         self.log_level = log_level
@@ -150,7 +178,7 @@ class ProsodyServer:
             "roster", "saslauth", "disco", "carbons", "pep", "private", "blocklist",
             "vcard4", "vcard_legacy", "bookmarks", "mam", "smacks", "csi_simple", "ping",
             "time", "uptime", "version", "websocket", "bosh", "http", "register",
-            *self.extra_modules,
+            "cloud_notify", *self.extra_modules,
         ]
         disabled = '"s2s_auth_certs"' if self.s2s_port else '"s2s"; "s2s_auth_certs"'
         if self.s2s_port:
@@ -171,6 +199,9 @@ class ProsodyServer:
             # 0.12 defaults to requiring encryption; Debian's shipped config
             # (not included here) sets secure auth. Plain dialback on loopback.
             s2s_auth = "s2s_require_encryption = false\ns2s_secure_auth = false\n"
+        components = "".join(
+            f"\nComponent {_lua_str(jid)}\n  component_secret = {_lua_str(secret)}\n"
+            for jid, secret in self.extra_components.items())
         ssl = ""
         if self.tls_cert is not None and self.tls_key is not None:
             ssl = (f"ssl = {{ certificate = {_lua_str(str(self.tls_cert))}; "
@@ -187,6 +218,8 @@ plugin_paths = {{ "/usr/lib/prosody/modules" }}
 interfaces = {{ {h} }}
 local_interfaces = {{ {h} }}
 c2s_ports = {{ {self.c2s_port} }}
+component_ports = {{ {self.component_port} }}
+component_interfaces = {{ {h} }}
 c2s_direct_tls_ports = {{ {direct} }}
 s2s_ports = {{ {s2s} }}
 s2s_direct_tls_ports = {{ }}
@@ -213,6 +246,9 @@ default_archive_policy = true
 max_archive_query_results = 100
 mam_include_total = true
 smacks_hibernation_time = {int(self.smacks_hibernation_time)}
+push_max_errors = {int(self.push_max_errors)}
+push_notification_with_body = {"true" if self.push_content else "false"}
+push_notification_with_sender = {"true" if self.push_content else "false"}
 c2s_stanza_size_limit = 256 * 1024
 
 VirtualHost {d}
@@ -231,7 +267,10 @@ Component {_lua_str(self.muc_domain)} "muc"
 Component {_lua_str("upload." + self.domain)} "http_file_share"
   http_file_share_size_limit = 16 * 1024 * 1024
   http_file_share_access = {{ {d} }}
-"""
+
+Component {_lua_str(self.push_jid)}
+  component_secret = {_lua_str(self.push_secret)}
+{components}"""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "certs").mkdir(exist_ok=True)
         self.config_path.write_text(cfg)
@@ -242,9 +281,12 @@ Component {_lua_str("upload." + self.domain)} "http_file_share"
         (host_dir / "accounts").mkdir(parents=True, exist_ok=True)
         (host_dir / "roster").mkdir(parents=True, exist_ok=True)
         for user, password in self.users.items():
+            account = host_dir / "accounts" / f"{_store_name(user)}.dat"
             if self.auth == "internal_plain":
                 body = f"return {{\n\t[\"password\"] = {_lua_str(password)};\n}};\n"
-                (host_dir / "accounts" / f"{_store_name(user)}.dat").write_text(body)
+                account.write_text(body)
+            elif self.auth == "internal_hashed":
+                account.write_text(_hashed_account(password))
             else:
                 self._register(user, password)
         for user, contacts in self.rosters.items():
@@ -282,7 +324,8 @@ Component {_lua_str("upload." + self.domain)} "http_file_share"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ProsodyError(f"Prosody exited at start; see {self.log_path} / stdout.log")
-            ports = [self.c2s_port, self.http_port, self.c2s_direct_tls_port, self.s2s_port]
+            ports = [self.c2s_port, self.http_port, self.c2s_direct_tls_port, self.s2s_port,
+                     self.component_port]
             if all(_port_open(p, self.host) for p in ports if p is not None):
                 return self
             time.sleep(0.05)
@@ -315,11 +358,62 @@ Component {_lua_str("upload." + self.domain)} "http_file_share"
         while time.monotonic() < deadline and not _port_open(self.c2s_port, self.host):
             time.sleep(0.05)
 
+    # -- Roost's push gateway -------------------------------------------------
+    def push_settings(self, data_dir: Path, **options: Any) -> dict[str, Any]:
+        """The `[push]` section (as `build_settings` takes it) for this server's
+        push component; `options` add to or override it (e.g. the test Web Push
+        receiver's `ca_file` and `allow_private_endpoints = True`)."""
+        return {
+            "enabled": True,
+            "jid": self.push_jid,
+            "component_host": self.host,
+            "component_port": self.component_port,
+            "secret": self.push_secret,
+            "vapid_subject": DEV_VAPID_SUBJECT,
+            "data_dir": str(data_dir),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()},
+        }
+
+    def push_toml(self, data_dir: Path, **options: Any) -> str:
+        """`push_settings()` as a TOML `[push]` table, for a roost.toml."""
+        lines = ["[push]"]
+        for key, value in self.push_settings(data_dir, **options).items():
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int | float):
+                lines.append(f"{key} = {value}")
+            elif isinstance(value, list | tuple):
+                lines.append(f"{key} = {json.dumps(list(value))}")
+            else:
+                lines.append(f"{key} = {json.dumps(str(value))}")
+        return "\n".join(lines) + "\n"
+
     def __enter__(self) -> ProsodyServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _hashed_account(password: str, iterations: int = 10000) -> str:
+    """An `internal_hashed` account file, as `prosodyctl register` writes it
+    (SCRAM-SHA-1 StoredKey/ServerKey, hex; a fresh salt), without starting a
+    prosodyctl per user. Like Prosody's default auth, and unlike
+    `internal_plain`, the salt stays the same from one login to the next,
+    which a remembered login (a stored SCRAM key) needs."""
+    salt = secrets.token_hex(16)
+    salted = hashlib.pbkdf2_hmac("sha1", password.encode(), salt.encode(), iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha1).digest()
+    stored_key = hashlib.sha1(client_key).hexdigest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha1).hexdigest()
+    return (
+        "return {\n"
+        f'\t["stored_key"] = {_lua_str(stored_key)};\n'
+        f'\t["server_key"] = {_lua_str(server_key)};\n'
+        f'\t["salt"] = {_lua_str(salt)};\n'
+        f'\t["iteration_count"] = {iterations};\n'
+        "};\n"
+    )
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:

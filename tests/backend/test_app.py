@@ -53,6 +53,7 @@ def test_config_json_comes_from_settings_not_dist(client: TestClient) -> None:
     assert response.json() == {
         "websocket_url": "/xmpp-websocket", "default_domain": "example.org",
         "domains": ["example.org", "localhost"],
+        "push": None,  # issue 6: no [push] section (tests/backend/push/ covers it on)
     }
     assert response.headers["cache-control"] == "no-cache"
 
