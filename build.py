@@ -3,7 +3,10 @@
 Standard library only; runs under CPython 3.11+. Output (``dist/``):
 
 - ``index.html`` (from ``frontend/static/index.html``), ``config.json``,
-  ``manifest.json`` and ``sw.js`` under stable names;
+  ``manifest.json`` and ``sw.js`` under stable names; ``sw.js`` is
+  ``service_worker/sw.js`` followed by every other ``service_worker/*.js``
+  (sorted), with the precache list and a version that changes whenever any
+  precached file or any of those sources changes;
 - everything else under content-hashed names (``brython.3f2a1c9e.js``):
   Brython's ``brython.js``; ``roost-stdlib.<h>.js``, a Brython VFS bundle of only
   the stdlib modules the app imports; ``roost-app.<h>.js``, a VFS bundle of the
@@ -56,7 +59,11 @@ ROOT = Path(__file__).resolve().parent
 FRONTEND = ROOT / "frontend"
 APP_ROOT = FRONTEND / "roost"
 STATIC = FRONTEND / "static"
-SW_SOURCE = ROOT / "service_worker" / "sw.js"
+SW_DIR = ROOT / "service_worker"
+SW_MAIN = "sw.js"
+# Placeholders in service_worker/sw.js that build.py fills in.
+SW_VERSION_MARK = '"__ROOST_VERSION__"'
+SW_PRECACHE_MARK = "__ROOST_PRECACHE__ = []"
 MANIFEST_TEMPLATE = ROOT / "manifest.json"
 
 # CPython-only modules: never shipped to the browser (docs/architecture.md).
@@ -579,6 +586,49 @@ FAVICON_SVG = f"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
 """
 
 
+# -- the service worker -----------------------------------------------------------
+
+
+def service_worker_sources(sw_dir: Path = SW_DIR) -> list[Path]:
+    """sw.js first (it declares what the others use), then the rest sorted by name."""
+    main = sw_dir / SW_MAIN
+    if not main.is_file():
+        raise SystemExit(f"build.py: no {main}")
+    others = sorted(p for p in sw_dir.glob("*.js") if p.name != SW_MAIN and p.is_file())
+    return [main, *others]
+
+
+def service_worker_version(sources: list[Path], precached: list[tuple[str, bytes]]) -> str:
+    """A hash of the worker's sources and of every precached file (name and bytes).
+
+    The browser installs a new worker only when sw.js changes byte for byte:
+    any change to what the worker serves or does must change this.
+    """
+    digest = hashlib.sha256()
+    for path in sources:
+        data = path.read_bytes()
+        digest.update(b"src\0%s\0%d\0" % (path.name.encode(), len(data)))
+        digest.update(data)
+    for name, data in precached:
+        digest.update(b"file\0%s\0%d\0" % (name.encode(), len(data)))
+        digest.update(data)
+    return digest.hexdigest()[:HASH_LEN]
+
+
+def render_service_worker(sources: list[Path], version: str, precache: list[str]) -> str:
+    """The one dist/sw.js: sw.js with its placeholders filled, then the others."""
+    main = sources[0].read_text(encoding="utf-8")
+    for mark in (SW_VERSION_MARK, SW_PRECACHE_MARK):
+        if main.count(mark) != 1:
+            raise SystemExit(f"build.py: {sources[0]} must hold {mark} exactly once")
+    main = main.replace(SW_VERSION_MARK, json.dumps(version))
+    main = main.replace(SW_PRECACHE_MARK, "__ROOST_PRECACHE__ = " + json.dumps(precache))
+    parts = [main]
+    for path in sources[1:]:
+        parts.append(f"\n/* ---- {path.name} ---- */\n" + path.read_text(encoding="utf-8"))
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts)
+
+
 # -- the build ------------------------------------------------------------------
 
 
@@ -592,6 +642,7 @@ class Build:
         self.precompile = precompile
         self.assets: dict[str, str] = {}  # logical name -> hashed file name
         self.report: dict[str, object] = {}
+        self.sw_info: dict[str, object] = {}
 
     def write_hashed(self, logical: str, data: bytes) -> str:
         stem, dot, ext = logical.rpartition(".")
@@ -669,7 +720,7 @@ class Build:
         self.write_hashed("roost-stdlib.js", std_js.encode("utf-8"))
 
         # Static files.
-        for name in ("boot.js", "render.js", "roost.css"):
+        for name in ("boot.js", "render.js", "snapshot.js", "roost.css"):
             self.write_hashed(name, (STATIC / name).read_bytes())
         # Loaded by ui/e2e.py only when the user opens a QR code: not on the boot path.
         vendor_qr = STATIC / "vendor" / "qrcode-generator.js"
@@ -678,6 +729,9 @@ class Build:
         self.write_hashed("icon-192.png", cached_icon(192, maskable=False))
         self.write_hashed("icon-512.png", cached_icon(512, maskable=False))
         self.write_hashed("icon-maskable-512.png", cached_icon(512, maskable=True))
+        # iOS draws transparent corners black and rounds the icon itself: an
+        # opaque, full-bleed 180 px one (the size iPhones use).
+        self.write_hashed("apple-touch-icon.png", cached_icon(180, maskable=True))
 
         self.write_stable("config.json", (json.dumps(self.config, indent=2) + "\n").encode())
         self.write_stable("manifest.json", self.manifest())
@@ -690,6 +744,7 @@ class Build:
             "builtin_or_unbundled_imports": outside,
             "precompiled": sorted(compiled),
             "precompiled_for": PRECOMPILE_BRYTHON if compiled else None,
+            "service_worker": dict(self.sw_info),
             "assets": dict(self.assets),
             "sizes": {
                 logical: _sizes(self.out / name) for logical, name in sorted(self.assets.items())
@@ -739,16 +794,14 @@ class Build:
         return text.encode("utf-8")
 
     def service_worker(self) -> bytes:
+        """dist/sw.js; index.html and manifest.json must be written already."""
         precache = ["./", "manifest.json", *sorted(self.assets.values())]
-        version = hashlib.sha256("\n".join(precache).encode()).hexdigest()[:HASH_LEN]
-        text = SW_SOURCE.read_text(encoding="utf-8")
-        text = text.replace('"__ROOST_VERSION__"', json.dumps(version))
-        text = text.replace(
-            "__ROOST_PRECACHE__ = []", "__ROOST_PRECACHE__ = " + json.dumps(precache)
-        )
-        if "__ROOST_VERSION__" in text and '"__ROOST_VERSION__"' not in text:  # pragma: no cover
-            raise SystemExit("build.py: sw.js placeholders not found")
-        return text.encode("utf-8")
+        files = {"./": "index.html"}
+        precached = [(name, (self.out / files.get(name, name)).read_bytes()) for name in precache]
+        sources = service_worker_sources()
+        version = service_worker_version(sources, precached)
+        self.sw_info = {"version": version, "sources": [p.name for p in sources]}
+        return render_service_worker(sources, version, precache).encode("utf-8")
 
 
 def _sizes(path: Path) -> dict[str, int]:

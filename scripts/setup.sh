@@ -14,9 +14,11 @@ cd "$(dirname "$0")/.."
 # nodejs: optional. `python build.py` uses it when found to precompile the
 # client's modules to JavaScript (--precompile); without it the build still
 # works and browsers compile the modules themselves. Nothing else needs it.
+# dbus-daemon: the notification tests run a private D-Bus session bus with a
+# fake notification daemon (tests/support/notifyd.py) to click notifications.
 APT_PKGS=(
   prosody prosody-modules lua-unbound
-  chromium fonts-dejavu-core
+  chromium fonts-dejavu-core dbus-daemon
   python3 python3-venv
   ca-certificates openssl nodejs
 )

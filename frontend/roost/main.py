@@ -1,8 +1,10 @@
 """Composition root: error reporter, config, platform, `ChatApp`, UI.
 
-index.html runs `import roost.main`. config.json is fetched while the rest
-of the app is imported; a login submitted before Python was ready is picked
-up at the end.
+index.html runs `import roost.main`. config.json is fetched, and a
+remembered login (trusted device, platform/remembered.py) read, while the
+rest of the app is imported. Then a login submitted before Python was ready
+is picked up, else the remembered login starts without a prompt (the list
+snapshot.js drew stays until the stored one is read).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from roost.platform import boot  # noqa: E402
 boot.mark("roost-python-start")
 
 
-def start(config: dict[str, object]) -> None:
+def start(config: dict[str, object], record: dict[str, object] | None = None) -> None:
     from roost.app import ChatApp
     from roost.platform.browser import BrowserPlatform
     from roost.platform.tabs import TabLock
@@ -30,9 +32,18 @@ def start(config: dict[str, object]) -> None:
     _debug_hook(app)
     boot.set_ready()
     boot.mark("roost-python-ready")
+    from roost.platform import remembered
+
+    remembered.on_forgotten(view.forgotten_elsewhere)
     pending = boot.take_pending_login()
     if pending is not None:
         view.login(*pending)
+    elif record is not None:
+        view.start_remembered(record)
+    elif remembered.read_snapshot() is not None:
+        # A list drawn for a login no longer remembered: the login screen.
+        remembered.clear_snapshot()
+        view.show_login()
 
 
 def _debug_hook(app: object) -> None:
@@ -59,9 +70,19 @@ def _debug_hook(app: object) -> None:
 
 
 def main() -> None:
+    from roost.platform import remembered
     from roost.platform.config import load_config
 
-    load_config(start)  # the fetch runs while the imports below compile
+    got: dict[str, object] = {}
+
+    def ready(name: str, value: object) -> None:
+        got[name] = value
+        if "config" in got and "login" in got:
+            start(got["config"], got["login"])  # type: ignore[arg-type]
+
+    # Both run while the imports below compile.
+    load_config(lambda config: ready("config", config))
+    remembered.load(lambda record: ready("login", record))
     import roost.app
     import roost.platform.browser
     import roost.platform.tabs

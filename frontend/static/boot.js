@@ -7,7 +7,8 @@
  *   VFS bundles) have run.
  * - Shows a clear message if anything fails before Python's own error reporter
  *   (roost.platform.errors) takes over; details go to the console only.
- * - Registers the service worker.
+ * - Registers the service worker and offers its updates ("Update available
+ *   — Reload", see watchUpdates).
  */
 (function () {
   "use strict";
@@ -106,7 +107,7 @@
   if ("serviceWorker" in navigator && window.isSecureContext) {
     window.addEventListener("load", function () {
       var register = function () {
-        navigator.serviceWorker.register("sw.js").catch(function (err) {
+        navigator.serviceWorker.register("sw.js").then(watchUpdates).catch(function (err) {
           console.warn("Roost: service worker not registered", err);
         });
       };
@@ -115,6 +116,74 @@
         if (window.requestIdleCallback) { window.requestIdleCallback(register, { timeout: 5000 }); }
         else { register(); }
       }, 3000);
+    });
+  }
+
+  // Updates (service_worker/sw.js): a new release installs beside the running
+  // one and waits. "Update available — Reload" lets the user choose the moment;
+  // Reload tells the waiting worker to take over and reloads once it controls
+  // this page, so the page never mixes files of two releases.
+  var UPDATE_CHECK_MS = 60 * 60 * 1000;  // an installed app may stay open for days
+  var update = { waiting: null, asked: false, reloading: false, checked: Date.now() };
+
+  function showUpdate(text) {
+    var banner = document.getElementById("update-banner");
+    if (!banner) { return; }
+    document.getElementById("update-text").textContent = text;
+    banner.hidden = false;
+  }
+
+  function offerUpdate(worker) {
+    // No controller: this is the first install, not an update.
+    if (!navigator.serviceWorker.controller) { return; }
+    update.waiting = worker;
+    showUpdate("Update available");
+  }
+
+  function applyUpdate() {
+    var worker = update.waiting;
+    if (update.reloading) { return; }
+    if (!worker || worker.state !== "installed") {
+      // Nothing waiting (another window applied it already): a reload is enough.
+      update.reloading = true;
+      location.reload();
+      return;
+    }
+    update.asked = true;
+    worker.postMessage({ type: "skipWaiting" });
+  }
+
+  function watchUpdates(reg) {
+    var button = document.getElementById("update-reload");
+    if (button) { button.addEventListener("click", applyUpdate); }
+    if (reg.waiting) { offerUpdate(reg.waiting); }
+    reg.addEventListener("updatefound", function () {
+      var worker = reg.installing;
+      if (!worker) { return; }
+      worker.addEventListener("statechange", function () {
+        if (worker.state === "installed") { offerUpdate(worker); }
+      });
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState !== "visible") { return; }
+      if (Date.now() - update.checked < UPDATE_CHECK_MS) { return; }
+      update.checked = Date.now();
+      reg.update().catch(function () { /* offline: next time */ });
+    });
+    return reg;
+  }
+
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    var hadController = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.addEventListener("controllerchange", function () {
+      if (!hadController) { hadController = true; return; }  // first install took over
+      if (update.asked && !update.reloading) {
+        update.reloading = true;
+        location.reload();
+        return;
+      }
+      // Another window applied the update: this page still runs the old release.
+      if (!update.reloading) { update.waiting = null; showUpdate("Roost was updated"); }
     });
   }
 })();

@@ -698,6 +698,10 @@ class FakePlatform:
         self.storages: list[FakeStorage] = []
         self.clock = 1_700_000_000.0
         self.stashed: dict[str, object] = {}  # the tab's sessionStorage (survives reload())
+        # The remembered login of a trusted device (IndexedDB `roost-login`):
+        # survives reload(); `remember_log` records each call.
+        self.remembered: dict[str, object] | None = None
+        self.remember_log: list[dict[str, object] | None] = []
         self.pbkdf2_calls = 0
         self._random = 0
 
@@ -788,6 +792,10 @@ class FakePlatform:
             storage = FakeStorage(self, account, False)
         self.storages.append(storage)
         return storage
+
+    def remember_login(self, record: dict[str, object] | None) -> None:
+        self.remember_log.append(None if record is None else dict(record))
+        self.remembered = None if record is None else dict(record)
 
     def call_later(self, seconds: float, fn: Callable[[], object]) -> int:
         self._timer_seq += 1

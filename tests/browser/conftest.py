@@ -19,6 +19,23 @@ from tests.conftest import ROOT
 from tests.support.chaos import ChaosProxy
 from tests.support.pagelog import PageLog
 from tests.support.threaded_peer import ThreadedPeer
+from tests.support.webpush_receiver import WebPushReceiver
+
+
+@pytest.fixture(scope="session")
+def webpush_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebPushReceiver]:
+    """The stand-in for the browser vendor's push service (HTTPS on loopback,
+    its own CA): every `roost serve` here sends its Web Push requests to it."""
+    with WebPushReceiver(tmp_path_factory.mktemp("webpush")) as receiver:
+        yield receiver
+
+
+def push_config(prosody: ProsodyServer, root: Path, receiver: WebPushReceiver | None) -> str:
+    """The `[push]` table turning Roost's push gateway on for `prosody`."""
+    if receiver is None:
+        return ""
+    return prosody.push_toml(root / "push-data", allow_private_endpoints=True,
+                             ca_file=receiver.ca_file)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +54,8 @@ class RoostServer:
     c2s port; a chaos proxy's port puts that in between)."""
 
     def __init__(self, root: Path, dist: Path, prosody: ProsodyServer,
-                 client: dict[str, str] | None = None, xmpp_port: int | None = None) -> None:
+                 client: dict[str, str] | None = None, xmpp_port: int | None = None,
+                 push: str = "") -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
@@ -48,7 +66,7 @@ class RoostServer:
             f'[[xmpp.servers]]\ndomain = "{prosody.domain}"\n'
             f'host = "{getattr(prosody, "host", "127.0.0.1")}"\n'
             f'port = {xmpp_port or prosody.c2s_port}\ntls = "none"\n\n'
-            f"[client]\n{client_lines}"
+            f"[client]\n{client_lines}\n{push}"
         )
         self.restarts = 0
         self._start()
@@ -102,7 +120,7 @@ class PrivateServer:
     XMPP connection; peers still connect to Prosody directly."""
 
     def __init__(self, root: Path, dist: Path, chaos: bool = False,
-                 **prosody_options: Any) -> None:
+                 receiver: WebPushReceiver | None = None, **prosody_options: Any) -> None:
         from tests.conftest import make_prosody
 
         self.root = root
@@ -112,7 +130,8 @@ class PrivateServer:
             if chaos:
                 self.chaos = ChaosProxy(self.prosody.c2s_port, record=True)
             self.roost = RoostServer(root, dist, self.prosody,
-                                     xmpp_port=self.chaos.port if self.chaos else None)
+                                     xmpp_port=self.chaos.port if self.chaos else None,
+                                     push=push_config(self.prosody, root, receiver))
         except BaseException:
             if self.chaos is not None:
                 self.chaos.close()
@@ -144,14 +163,15 @@ class PrivateServer:
 
 
 @pytest.fixture
-def private(tmp_path: Path, dist_dir: Path) -> Iterator[Callable[..., PrivateServer]]:
+def private(tmp_path: Path, dist_dir: Path,
+            webpush_receiver: WebPushReceiver) -> Iterator[Callable[..., PrivateServer]]:
     """`private(chaos=False, **prosody_options)` → a PrivateServer, closed after
     the test (`chaos=True`: the backend talks to Prosody through a ChaosProxy)."""
     made: list[PrivateServer] = []
 
     def make(chaos: bool = False, **prosody_options: Any) -> PrivateServer:
         server = PrivateServer(tmp_path / f"private{len(made)}", dist_dir, chaos=chaos,
-                               **prosody_options)
+                               receiver=webpush_receiver, **prosody_options)
         made.append(server)
         return server
 
@@ -162,8 +182,10 @@ def private(tmp_path: Path, dist_dir: Path) -> Iterator[Callable[..., PrivateSer
 
 @pytest.fixture(scope="session")
 def roost(tmp_path_factory: pytest.TempPathFactory, dist_dir: Path,
-          prosody: ProsodyServer) -> Iterator[RoostServer]:
-    server = RoostServer(tmp_path_factory.mktemp("roost"), dist_dir, prosody)
+          prosody: ProsodyServer, webpush_receiver: WebPushReceiver) -> Iterator[RoostServer]:
+    root = tmp_path_factory.mktemp("roost")
+    server = RoostServer(root, dist_dir, prosody,
+                         push=push_config(prosody, root, webpush_receiver))
     yield server
     server.stop()
 

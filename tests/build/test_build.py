@@ -292,3 +292,134 @@ def test_refuses_to_replace_a_directory_that_is_not_a_build(tmp_path: Path) -> N
     built = tmp_path / "dist"
     assert build.main(["--out", str(built), "--no-precompile"]) == 0
     assert build.main(["--out", str(built), "--no-precompile"]) == 0
+
+
+# -- the installable app: service worker, manifest, icons ---------------------------
+
+
+def _sw_sources(tmp_path: Path, files: dict[str, str]) -> list[Path]:
+    sw_dir = tmp_path / "service_worker"
+    sw_dir.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (sw_dir / name).write_text(text)
+    return build.service_worker_sources(sw_dir)
+
+
+MAIN_SW = 'var VERSION = "__ROOST_VERSION__";\nvar __ROOST_PRECACHE__ = [];\n'
+
+
+def test_service_worker_is_sw_js_then_the_others_sorted(tmp_path: Path) -> None:
+    sources = _sw_sources(
+        tmp_path, {"sw.js": MAIN_SW, "push.js": "// push\n", "alpha.js": "// alpha"}
+    )
+    assert [p.name for p in sources] == ["sw.js", "alpha.js", "push.js"]
+    text = build.render_service_worker(sources, "abcd1234", ["./", "a.12345678.js"])
+    assert text.startswith(
+        'var VERSION = "abcd1234";\nvar __ROOST_PRECACHE__ = ["./", "a.12345678.js"];'
+    )
+    assert text.index("// alpha") < text.index("// push")
+    assert text.endswith("\n")
+
+
+def test_service_worker_works_without_the_other_parts(tmp_path: Path) -> None:
+    sources = _sw_sources(tmp_path, {"sw.js": MAIN_SW})
+    assert [p.name for p in sources] == ["sw.js"]
+    text = build.render_service_worker(sources, "v", [])
+    assert text == 'var VERSION = "v";\nvar __ROOST_PRECACHE__ = [];\n'
+
+
+def test_service_worker_placeholders_are_required(tmp_path: Path) -> None:
+    sources = _sw_sources(tmp_path, {"sw.js": "var VERSION = 1;\n"})
+    with pytest.raises(SystemExit, match="__ROOST_VERSION__"):
+        build.render_service_worker(sources, "v", [])
+    with pytest.raises(SystemExit, match=r"no .*sw\.js"):
+        build.service_worker_sources(tmp_path / "nowhere")
+
+
+def test_service_worker_version_follows_every_input(tmp_path: Path) -> None:
+    sources = _sw_sources(tmp_path, {"sw.js": MAIN_SW, "push.js": "// push\n"})
+    files = [("./", b"<html>A"), ("manifest.json", b"{}"), ("a.12345678.js", b"x")]
+    base = build.service_worker_version(sources, files)
+    assert len(base) == build.HASH_LEN
+    assert build.service_worker_version(sources, list(files)) == base
+    # index.html's bytes (a stable name) count, not only the hashed names.
+    assert build.service_worker_version(sources, [("./", b"<html>B"), *files[1:]]) != base
+    assert build.service_worker_version(sources, files[:2]) != base
+    (tmp_path / "service_worker" / "push.js").write_text("// push, changed\n")
+    assert build.service_worker_version(sources, files) != base
+    (tmp_path / "service_worker" / "push.js").write_text("// push\n")
+    assert build.service_worker_version(sources, files) == base
+
+
+def test_dist_service_worker_holds_every_part_and_a_consistent_version(dist: Path) -> None:
+    sw = (dist / "sw.js").read_text(encoding="utf-8")
+    report = json.loads((dist / "build-report.json").read_text())
+    names = report["service_worker"]["sources"]
+    assert names[0] == "sw.js"
+    assert names[1:] == sorted(p.name for p in (ROOT / "service_worker").glob("*.js")
+                               if p.name != "sw.js")
+    for name in names[1:]:
+        assert f"/* ---- {name} ---- */" in sw
+    version = report["service_worker"]["version"]
+    assert f'var VERSION = "{version}";' in sw
+    precache = json.loads(sw.split("__ROOST_PRECACHE__ = ")[1].split(";")[0])
+    files = [(n, (dist / ("index.html" if n == "./" else n)).read_bytes()) for n in precache]
+    sources = build.service_worker_sources()
+    assert build.service_worker_version(sources, files) == version
+    assert "manifest.json" in precache and _asset(dist, "apple-touch-icon").name in precache
+
+
+def test_manifest_install_fields(dist: Path) -> None:
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["id"] == "./"
+    assert manifest["display"] == "standalone"
+    assert manifest["theme_color"] == build.THEME_COLOR
+    assert manifest["background_color"] == build.BACKGROUND_COLOR
+    assert manifest["protocol_handlers"] == [{"protocol": "xmpp", "url": "./#%s"}]
+    share = manifest["share_target"]
+    assert share["method"] == "GET" and share["action"] == "./"
+    assert share["params"] == {"title": "share-title", "text": "share-text", "url": "share-url"}
+    html = (dist / "index.html").read_text()
+    assert f'<link rel="apple-touch-icon" href="{_asset(dist, "apple-touch-icon").name}">' in html
+    assert '<meta name="apple-mobile-web-app-capable" content="yes">' in html
+    assert '<meta name="apple-mobile-web-app-title" content="Roost">' in html
+    assert f'<meta name="theme-color" content="{build.THEME_COLOR}">' in html
+
+
+def _pixels(data: bytes) -> tuple[int, list[bytes]]:
+    """Width and RGBA rows of a PNG as build.py writes it (8-bit RGBA, filter 0)."""
+    import struct
+    import zlib
+
+    width, height = struct.unpack(">II", data[16:24])
+    pos, idat = 8, b""
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * 4 + 1
+    rows = [raw[y * stride : (y + 1) * stride] for y in range(height)]
+    assert all(r[0] == 0 for r in rows)
+    return width, [r[1:] for r in rows]
+
+
+@pytest.mark.parametrize("stem", ["icon-maskable-512", "apple-touch-icon"])
+def test_full_bleed_icons_are_opaque_and_keep_the_bird_in_the_safe_zone(
+    dist: Path, stem: str
+) -> None:
+    width, rows = _pixels(_asset(dist, stem).read_bytes())
+    background = bytes(int(build.THEME_COLOR[i : i + 2], 16) for i in (1, 3, 5)) + b"\xff"
+    centre = width / 2
+    # The maskable safe zone: a circle of 40% of the size around the centre.
+    limit = 0.4 * width
+    ink = 0
+    for y, row in enumerate(rows):
+        for x in range(width):
+            pixel = row[x * 4 : x * 4 + 4]
+            assert pixel[3] == 255, (x, y)  # opaque: no black corners on iOS
+            if pixel != background:
+                ink += 1
+                assert ((x + 0.5 - centre) ** 2 + (y + 0.5 - centre) ** 2) ** 0.5 <= limit, (x, y)
+    assert ink > width * width // 20  # there is a bird

@@ -781,10 +781,10 @@ def test_join_link_in_the_location_hash(
         ["join_room", "xmpp:chess@muc.example?join", None, None],
         ["open_chat", "chess@muc.example"],
     ]
-    # Not a join link: ignored.
+    # Not a join link: the chat opens instead (ui/links.py).
     pg.evaluate("location.hash = '#xmpp:bob@localhost?message'")
     next_frame(pg)
-    assert len(calls(pg)) == 4
+    assert calls(pg)[4:] == [["open_chat", "bob@localhost"]]
     assert log.errors == []
 
 

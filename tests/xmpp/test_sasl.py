@@ -8,7 +8,16 @@ import hmac
 
 import pytest
 from roost.xmpp.errors import AuthError
-from roost.xmpp.sasl import MAX_ITERATIONS, Plain, Scram, hmac_digest
+from roost.xmpp.sasl import (
+    MAX_ITERATIONS,
+    SCRAM_SHA_1,
+    SCRAM_SHA_256,
+    Plain,
+    Scram,
+    ScramKey,
+    hmac_digest,
+    scram_mechanism,
+)
 
 
 def test_hmac_matches_the_stdlib() -> None:
@@ -132,3 +141,63 @@ def test_iteration_upper_bound() -> None:
 
 def test_plain() -> None:
     assert Plain("alice", "pässword").initial() == b"\x00alice\x00p\xc3\xa4ssword"
+
+
+# -- remembered keys (ScramKey) ----------------------------------------------------
+
+
+def test_a_stored_key_gives_the_same_proof_as_the_password() -> None:
+    server_first = (
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+    )
+    _scram, with_password = _run("sha256", "rOprNGfwEbeRWgbNEkqO", server_first)
+    salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
+    key = ScramKey(
+        scram_mechanism("sha256"), salt, 4096,
+        hashlib.pbkdf2_hmac("sha256", b"pencil", salt, 4096),
+    )
+    stored = ScramKey.from_record(key.to_record())
+    scram = Scram("sha256", "user", "", "rOprNGfwEbeRWgbNEkqO")  # no password at all
+    derive = scram.challenge(server_first)
+    assert stored.fits(derive.hash_name, derive.salt, derive.iterations)
+    assert scram.finish(stored.salted_password) == with_password
+    scram.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+    assert scram.verified
+
+
+def test_a_stored_key_fits_only_its_hash_salt_and_count() -> None:
+    key = ScramKey(SCRAM_SHA_1, b"salt", 4096, bytes(20))
+    assert key.hash_name == "sha1" and key.fits("sha1", b"salt", 4096)
+    assert not key.fits("sha256", b"salt", 4096)
+    assert not key.fits("sha1", b"salt2", 4096)
+    assert not key.fits("sha1", b"salt", 8192)
+
+
+def test_a_record_never_holds_a_password() -> None:
+    record = ScramKey(SCRAM_SHA_256, b"s", 4096, bytes(32)).to_record()
+    assert sorted(record) == ["iterations", "mechanism", "salt", "salted_password"]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        "text",
+        {},
+        {"mechanism": "PLAIN", "salt": "c2FsdA==", "iterations": 4096,
+         "salted_password": base64.b64encode(bytes(32)).decode()},
+        {"mechanism": SCRAM_SHA_256, "salt": "c2FsdA==", "iterations": 4096,
+         "salted_password": base64.b64encode(bytes(20)).decode()},  # wrong size
+        {"mechanism": SCRAM_SHA_256, "salt": "c2FsdA==", "iterations": 100,
+         "salted_password": base64.b64encode(bytes(32)).decode()},  # too few
+        {"mechanism": SCRAM_SHA_256, "salt": "c2FsdA==", "iterations": True,
+         "salted_password": base64.b64encode(bytes(32)).decode()},
+        {"mechanism": SCRAM_SHA_256, "salt": "not base64!", "iterations": 4096,
+         "salted_password": base64.b64encode(bytes(32)).decode()},
+        {"mechanism": SCRAM_SHA_256, "salt": "", "iterations": 4096,
+         "salted_password": base64.b64encode(bytes(32)).decode()},
+    ],
+)
+def test_unusable_records_are_refused(record: object) -> None:
+    with pytest.raises(ValueError):
+        ScramKey.from_record(record)

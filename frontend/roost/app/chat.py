@@ -29,6 +29,7 @@ from __future__ import annotations
 from roost.app.e2e import E2E, E2E_EVENTS
 from roost.app.events import Emitter
 from roost.app.models import Contact, Presence
+from roost.app.push import PUSH_EVENTS, PushManager
 from roost.app.rooms import ROOM_EVENTS, Room, RoomManager
 from roost.app.store import GLOBAL, Gap, MessageStore, StoredMessage
 from roost.xmpp.client import XmppClient
@@ -70,6 +71,7 @@ from roost.xmpp.events import (
     SubscriptionRequest,
 )
 from roost.xmpp.jid import JID
+from roost.xmpp.sasl import ScramKey, scram_mechanism
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,6 +94,20 @@ RECONNECTING_MESSAGE = "Reconnecting…"
 # disconnected and keeps what it shows; `retry()` takes the account back.
 ELSEWHERE = "elsewhere"
 ELSEWHERE_MESSAGE = "Roost is open in another tab."
+# A remembered login (trusted device) starting without a network: the session
+# shows what is stored, and what is written waits in the outbox.
+OFFLINE_MESSAGE = "Offline — messages will be sent when you're back online"
+# The remembered login was refused (the password was changed elsewhere, or
+# the server's SCRAM salt or iteration count changed): it is forgotten.
+KEY_REJECTED_MESSAGE = (
+    "Roost couldn't log you in with this device's saved login: your password "
+    "may have changed. Enter your password to continue."
+)
+# A trusted login over SASL PLAIN: there is no key to keep, only the password.
+PLAIN_ONLY_NOTICE = (
+    "This server only accepts a plain password, so Roost can't remember your "
+    "login on this device: you'll be asked for your password next time."
+)
 # Automatic reconnect: RECONNECT_FIRST · 2^n seconds, at most RECONNECT_MAX,
 # each delay spread by ±RECONNECT_JITTER (so many clients don't return at once;
 # the result is still capped at RECONNECT_MAX).
@@ -255,12 +271,14 @@ class ChatApp:
         "_composing_at",
         "_conn",
         "_deadline",
+        "_derived",
         "_emitter",
         "_fresh_after_error",
         "_generation",
         "_held",
         "_history",
         "_hold_timer",
+        "_key",
         "_last_inbound",
         "_marked",
         "_on_ready",
@@ -293,11 +311,14 @@ class ChatApp:
         "contacts",
         "e2e",
         "last_error",
+        "login_address",
         "message",
         "network_up",
         "own_jid",
         "peers_typing",
         "platform",
+        "push",
+        "remembered",
         "requests",
         "rooms",
         "state",
@@ -329,6 +350,15 @@ class ChatApp:
         self._opened = False
         self._address: JID | None = None
         self._password: str | None = None
+        # Remembered login (trusted devices): the SCRAM key this session logs
+        # in with instead of the password (then `_password` is ""), and the
+        # one this page derived from the password (kept once Online).
+        self._key: ScramKey | None = None
+        self._derived: ScramKey | None = None
+        # This session's login is remembered on this device; the address to
+        # offer on the login screen after a remembered login was refused.
+        self.remembered = False
+        self.login_address: str | None = None
         self._storage: MessageStorage | None = None
         self._storage_key: tuple[str, bool] | None = None
         # The stored data (outbox, cursors, resumption state) is read: only
@@ -391,6 +421,8 @@ class ChatApp:
         self.rooms = RoomManager(self)
         # End-to-end encryption (OMEMO) on trusted devices: app/e2e.py.
         self.e2e = E2E(self)
+        # Web Push while Roost is closed, on trusted devices (app/push.py).
+        self.push = PushManager(self)
         # Room archive pages being received, by query id (see _on_archive_*).
         self._room_pages: dict[str, list[ArchiveMessage]] = {}
 
@@ -454,9 +486,13 @@ class ChatApp:
             return
         self._address = jid
         self._password = password
+        self._key = None  # a password login: a new key is derived (and remembered, if trusted)
+        self._derived = None
+        self.login_address = None
         self.trusted = bool(trusted)
         self._use_storage(str(jid), self.trusted)
         self.e2e.login(str(jid), self.trusted)
+        self.push.login(str(jid), self.trusted)
         self._set_state(RECONNECTING if self._resumable else CONNECTING,
                         RECONNECTING_MESSAGE if self._resumable else "")
         self._when_ready(lambda: self._connect(url, jid, password))
@@ -465,7 +501,67 @@ class ChatApp:
         """Log in again with the remembered credentials (after a connection error)."""
         if self._address is None or self._password is None:
             return
+        if self._key is not None:
+            self._connect_with_key()
+            return
         self.login(str(self._address), self._password, self.trusted)
+
+    def start_remembered(self, record: object) -> bool:
+        """Start the session this trusted device remembered, without a password.
+
+        `record` is what `platform.remember_login` was given: the account
+        and its SCRAM key. The stored contacts, conversations and outbox
+        load at once and the session counts as one that was online: what is
+        written waits in the outbox, a lost connection is retried with
+        backoff, and without a network ("offline") it connects when the UI
+        reports the network back (`set_network`). A key the server refuses
+        is forgotten (`KEY_REJECTED_MESSAGE`, state "offline").
+        False (and the record forgotten) when the record is unusable.
+        """
+        url = self.platform.config.get("websocket_url")
+        try:
+            if not isinstance(record, dict):
+                raise ValueError("not a record")
+            account = record.get("account")
+            if not isinstance(account, str):
+                raise ValueError("no account")
+            jid = self._parse_address(account)
+            key = ScramKey.from_record(record)
+        except (ValueError, JidError):
+            self.platform.remember_login(None)
+            return False
+        if not isinstance(url, str) or not url:
+            self._set_error(None, "Roost isn't set up yet: no server address is configured.")
+            return False
+        self._drop_connection()
+        self._address = jid
+        self._password = ""  # never known here: the key stands in for it
+        self._key = key
+        self._derived = None
+        self.login_address = None
+        self.trusted = True
+        self._use_storage(str(jid), True)
+        self.e2e.login(str(jid), True)
+        self.push.login(str(jid), True)
+        self.own_jid = str(jid)
+        self.remembered = True
+        self._resumable = True  # like a session that was online (see above)
+        self._attempts = 0
+        self._connect_with_key()
+        return True
+
+    def _connect_with_key(self) -> None:
+        """(Re)connect a remembered session now, or say it waits for the network."""
+        url = self.platform.config.get("websocket_url")
+        address = self._address
+        if address is None or not isinstance(url, str) or not url:
+            return
+        self._drop_connection()
+        if not self.network_up:
+            self._set_state(RECONNECTING, OFFLINE_MESSAGE)
+            return
+        self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
+        self._when_ready(lambda: self._connect(url, address, ""))
 
     def step_aside(self) -> None:
         """Another tab takes this account over: disconnect, keep everything shown.
@@ -481,6 +577,7 @@ class ChatApp:
 
     def logout(self) -> None:
         """Say goodbye to the server, forget the password, wipe untrusted storage."""
+        self.push.logout()  # disable + unregister go out before the stream closes
         client = self._client
         if client is not None and self._conn is not None:
             if client.online:
@@ -492,6 +589,13 @@ class ChatApp:
         self._forget_resume()
         self.platform.stash(self._stash_key(), None)
         self.flush_storage()
+        if self.trusted:
+            # Logging out forgets the remembered login (here and in other tabs).
+            self.platform.remember_login(None)
+        self._key = None
+        self._derived = None
+        self.remembered = False
+        self.login_address = None
         self._address = None
         self._password = None
         if self._storage is not None and not self.trusted:
@@ -538,22 +642,26 @@ class ChatApp:
         # count as unread there, still come.
         store = self.store
         hold = store is not None and store.cursor(GLOBAL) is not None
+        # A remembered key logs in with its own SCRAM mechanism only (never PLAIN).
+        mechanisms = (self._key.mechanism,) if self._key is not None else None
         try:
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                resume=resume, ack_after_confirm=True, carbons=True, hold_presence=hold, caps=True,
+                mechanisms=mechanisms, resume=resume, ack_after_confirm=True, carbons=True,
+                hold_presence=hold, caps=True,
             )
         except ValueError:  # a stored state that doesn't fit: start afresh
             self._forget_resume()
             resume = None
             client = XmppClient(
                 jid, password, is_secure_url(url), random_bytes=self.platform.random_bytes,
-                ack_after_confirm=True, carbons=True, hold_presence=hold, caps=True,
+                mechanisms=mechanisms, ack_after_confirm=True, carbons=True,
+                hold_presence=hold, caps=True,
             )
         self._client = client
         self._resuming = resume is not None
         if self._resumable:  # back to a session that was online: keep saying so
-            if self.state != RECONNECTING:
+            if self.state != RECONNECTING or self.message != RECONNECTING_MESSAGE:
                 self._set_state(RECONNECTING, RECONNECTING_MESSAGE)
         elif self.state != CONNECTING:
             self._set_state(CONNECTING)
@@ -649,6 +757,13 @@ class ChatApp:
     def _lost(self, error: RoostError) -> None:
         """The connection ended because of `error`: reconnect on our own when
         the session was online and trying again may help, else show the error."""
+        if (
+            self._key is not None
+            and isinstance(error, AuthError)
+            and error.condition not in ("temporary-auth-failure", "key-derivation")
+        ):
+            self._key_rejected()
+            return
         if self._fresh_start_helps(error):
             # Resuming went wrong (a saved state older than what the server
             # saw, or a server that broke the stream right after resuming):
@@ -728,7 +843,9 @@ class ChatApp:
         if self.state not in (RECONNECTING, CONNECTING) or not self.network_up:
             return  # offline: `set_network(True)` tries again
         self._drop_connection()
-        self._connect(url, address, password)
+        # Once the stored data is read (a remembered session starting offline
+        # may get the network back before that).
+        self._when_ready(lambda: self._connect(url, address, password))
 
     def _cancel_reconnect(self) -> None:
         if self._reconnect_timer is not None:
@@ -750,6 +867,8 @@ class ChatApp:
         elif up and not was_up and self.state == RECONNECTING:
             self._attempts = 0
             self._schedule_reconnect(0.0)
+        if not up and self.state == RECONNECTING and self.message != OFFLINE_MESSAGE:
+            self._set_state(RECONNECTING, OFFLINE_MESSAGE)
 
     # -- liveness (XEP-0199) ----------------------------------------------------------
     def _arm_ping(self, delay: float) -> None:
@@ -897,6 +1016,8 @@ class ChatApp:
                 peer = self._peer_conversation(event.from_jid)
                 if peer is not None:
                     self._on_chat_state(peer, event.state)
+            elif isinstance(event, PUSH_EVENTS) and self.push.handle(event):
+                pass  # answers to Web Push setup (app/push.py)
             elif isinstance(event, E2E_EVENTS) and self.e2e.handle(event):
                 pass  # OMEMO's PEP answers and device lists
             elif isinstance(event, ROOM_EVENTS):
@@ -1007,6 +1128,7 @@ class ChatApp:
             return
         self._cancel_deadline()
         self.own_jid = own
+        self._remember_login()
         self._resumable = True
         self._attempts = 0
         self._resuming = False
@@ -1044,6 +1166,7 @@ class ChatApp:
         client.send_initial_presence()
         self.rooms.on_online(resumed)  # after our presence: joins, bookmarks
         self.e2e.online(resumed)  # OMEMO: this device announced, keys published
+        self.push.online(resumed)  # Web Push: registered and enabled (XEP-0357)
         self._save_resume(client, now=True)
 
     def _on_stream_closed(self, event: Closed) -> None:
@@ -1065,10 +1188,27 @@ class ChatApp:
     def _derive(self, event: NeedSaltedPassword) -> None:
         generation = self._generation
         password = (self._password or "").encode("utf-8")
+        key = self._key
+        if key is not None:
+            # Remembered login: the stored key, if the server still asks for it.
+            client = self._client
+            if not key.fits(event.hash_name, event.salt, event.iterations):
+                self._key_rejected()
+            elif client is not None:
+                self._flush()
+                self._handle(client.provide_salted_password(key.salted_password))
+                self._flush()
+            return
 
         def done(salted: bytes) -> None:
             client = self._client
             if generation == self._generation and client is not None:
+                try:  # kept (if trusted) once the server has accepted it
+                    self._derived = ScramKey(
+                        scram_mechanism(event.hash_name), event.salt, event.iterations, salted
+                    )
+                except (KeyError, ValueError):
+                    self._derived = None
                 self._flush()
                 self._handle(client.provide_salted_password(salted))
                 self._flush()
@@ -1078,6 +1218,47 @@ class ChatApp:
                 self._fail(AuthError("key-derivation", str(exc)))
 
         self.platform.pbkdf2(event.hash_name, password, event.salt, event.iterations, done, failed)
+
+    def _remember_login(self) -> None:
+        """Online after a password login on a trusted device: keep its SCRAM
+        key (never the password), so the next start needs no password. From
+        now on this session's reconnects use the key too, and the password
+        leaves memory. Over PLAIN there is no key: say it can't be remembered."""
+        if not self.trusted or self._key is not None or self._address is None:
+            return
+        derived, self._derived = self._derived, None
+        if derived is None:  # SASL PLAIN
+            self.remembered = False
+            self.platform.remember_login(None)
+            self._emit("notice", PLAIN_ONLY_NOTICE)
+            return
+        record: dict[str, object] = {"account": str(self._address)}
+        record.update(derived.to_record())
+        self.platform.remember_login(record)
+        self._key = derived
+        self._password = ""
+        self.remembered = True
+
+    def _key_rejected(self) -> None:
+        """The server refused the remembered key (the password was changed
+        elsewhere, or its SCRAM salt or count): forget it, and ask for the
+        password with the address filled in. What is stored stays, so a
+        password login as the same account carries on (outbox included)."""
+        address = str(self._address or "")
+        self.platform.remember_login(None)
+        client = self._client
+        if client is not None:
+            client.close()
+            self._flush()
+        self._drop_connection()
+        self._key = None
+        self._derived = None
+        self.remembered = False
+        self._resumable = False
+        self._password = None
+        self._forget_resume()
+        self.login_address = address
+        self._set_state(OFFLINE, KEY_REJECTED_MESSAGE)
 
     def _on_roster(self, event: RosterLoaded) -> None:
         self._roster_ready = True

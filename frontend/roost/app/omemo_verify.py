@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from roost.xmpp.errors import JidError
 from roost.xmpp.jid import JID
+from roost.xmpp.uri import percent_decode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,23 +58,10 @@ def _quote(text: str) -> str:
 
 
 def _unquote(text: str) -> str:
-    raw = bytearray()
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "%":
-            pair = text[i + 1 : i + 3].lower()
-            if len(pair) != 2 or pair[0] not in HEX or pair[1] not in HEX:
-                raise VerifyError("The address in the code is garbled.")
-            raw.append(HEX.index(pair[0]) * 16 + HEX.index(pair[1]))
-            i += 3
-        else:
-            raw.extend(ch.encode("utf-8"))
-            i += 1
     try:
-        return bytes(raw).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerifyError("The address in the code is garbled.") from exc
+        return percent_decode(text)
+    except ValueError:
+        raise VerifyError("The address in the code is garbled.") from None
 
 
 def curve_key(identity: bytes | None) -> bytes | None:

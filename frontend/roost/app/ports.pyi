@@ -134,6 +134,10 @@ class Platform(Protocol):
     ) -> None:
         """Run a coroutine; its result (or exception) goes to a callback, later."""
 
+    def remember_login(self, record: dict[str, object] | None) -> None:
+        """Keep the trusted device's remembered login (`{account, mechanism,
+        salt, iterations, salted_password}`, never a password); None forgets it."""
+
     def stash(self, key: str, value: object = None) -> None:
         """Keep JSON-like `value` synchronously for this tab (None removes it)."""
 

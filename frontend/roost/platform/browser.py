@@ -102,6 +102,13 @@ class BrowserPlatform:
 
         aio.run(wrapped())
 
+    def remember_login(self, record: dict[str, object] | None) -> None:
+        """Keep this trusted device's SCRAM login (None: forget it, here and
+        in the other tabs); see platform/remembered.py."""
+        from roost.platform import remembered
+
+        remembered.remember(record)
+
     def stash(self, key: str, value: object = None) -> None:
         """Keep `value` (JSON-like; None removes it) in this tab's sessionStorage.
 

@@ -38,3 +38,18 @@ def to_py(value: object) -> object:
     if window.Array.isArray(value):
         return [to_py(v) for v in value]  # type: ignore[attr-defined]
     return {k: to_py(value[k]) for k in window.Object.keys(value)}  # type: ignore[index]
+
+
+def present(value: object) -> bool:
+    """Not None, JS null or undefined."""
+    return value is not None and value is not _NULL and value is not _UNDEFINED
+
+
+def js_property(obj: object, name: str) -> object:
+    """`obj[name]`, or None when it is missing, null or undefined (an API a
+    browser doesn't have, or doesn't expose outside a secure context)."""
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        return None
+    return value if present(value) else None

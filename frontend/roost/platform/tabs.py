@@ -28,6 +28,7 @@ from __future__ import annotations
 import javascript  # type: ignore[import-not-found]
 from browser import window  # type: ignore[import-not-found]
 
+from roost.platform.jsdata import js_property as _js_property
 from roost.platform.jsdata import to_js, to_py
 
 TYPE_CHECKING = False
@@ -44,15 +45,6 @@ _UNDEFINED = javascript.UNDEFINED
 
 def _present(value: object) -> bool:
     return value is not None and value is not _NULL and value is not _UNDEFINED and bool(value)
-
-
-def _js_property(obj: object, name: str) -> object:
-    """`obj[name]`, or None when it is missing (not exposed outside a secure context)."""
-    try:
-        value = getattr(obj, name)
-    except AttributeError:
-        return None
-    return value if _present(value) else None
 
 
 def lock_name(account: str) -> str:

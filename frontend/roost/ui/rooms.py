@@ -18,11 +18,9 @@ index.html, put in the page only while shown: their "Room address" and
 password fields never stand beside the login form's "Address" and
 "Password".
 
-Join links: Roost opened as `<page>#xmpp:room@server?join` (the hash may be
-percent-encoded, as `navigator.registerProtocolHandler("xmpp", "…#%s")`
-hands it over) joins that room once logged in. The hash, not a `?join=`
-query: it never reaches the server, and the service worker's cached page
-still matches.
+Join links: Roost opened as `<page>#xmpp:room@server?join` joins that room
+once logged in. ui/links.py reads every `xmpp:` link (the location hash) and
+hands join links to `join_from_link`.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from browser import document, window  # type: ignore[import-not-found]
 
 from roost.platform.jsdata import to_js
 from roost.ui.handlers import logged
+from roost.ui.links import LinkView
 from roost.ui.room_admin import RoomAdminView
 
 TYPE_CHECKING = False
@@ -86,21 +85,6 @@ def _field(item: Any, name: str) -> Any:
     return getattr(item, name, None)
 
 
-def join_link(hash_: str) -> str | None:
-    """The `xmpp:room@server?join` URI a location hash holds, else None."""
-    text = hash_[1:] if hash_.startswith("#") else hash_
-    if "%" in text:
-        try:
-            text = str(window.decodeURIComponent(text))
-        except Exception:
-            return None
-    text = text.strip()
-    if text[:5].lower() != "xmpp:" or "?" not in text:
-        return None
-    action = text.split("?", 1)[1].split(";", 1)[0]
-    return text if action.lower() == "join" else None
-
-
 def _logged(name: str, handler: Any) -> Any:
     return logged("rooms " + name, handler)
 
@@ -143,7 +127,7 @@ class RoomsView:
         self._frame = False
         # Notices the app emits while a join is asked for (why it refused).
         self._captured: list[str] | None = None
-        self._link = join_link(str(window.location.hash))
+        self._link: tuple[str, str | None] | None = None  # (join link, password): ui/links.py
         # Dialogs, made on first use.
         self._join: Any = None
         self._directory: Any = None
@@ -169,7 +153,6 @@ class RoomsView:
         self.occupants.addEventListener("click", _logged("moderate", self._on_occupant_click))
         self.subject_form.addEventListener("submit", _logged("subject", self._on_subject))
         _el("leave-room").addEventListener("click", _logged("leave", self._on_leave))
-        window.addEventListener("hashchange", _logged("link", self._on_hashchange))
         # Invitations, new rooms, room options, settings, members.
         self.admin = RoomAdminView(self)
 
@@ -182,6 +165,9 @@ class RoomsView:
             ("notice", self.on_notice),
         ):
             app.on(name, _logged(name, handler))
+        # xmpp: links and shares (ui/links.py): after the handlers above, so
+        # its "state" handler sees the rooms drawn.
+        self.links = LinkView(view, app, self)
 
     # -- app events -------------------------------------------------------
     def on_state(self, state: str, *_args: object) -> None:
@@ -665,27 +651,21 @@ class RoomsView:
         dialog.close()
         self.open_room(room)
 
+    def join_from_link(self, uri: str, password: str | None = None) -> None:
+        """Join the room of an `xmpp:…?join` link now, or once online (ui/links.py)."""
+        self._link = (uri, password)
+        if self.view.screen == "main" and str(self.app.state) == "online":
+            self._join_link()
+
     def _join_link(self) -> None:
         link, self._link = self._link, None
         if link is None:
             return
-        # Handled: a reload doesn't join again.
-        window.history.replaceState(
-            to_js(None), "", str(window.location.pathname) + str(window.location.search)
-        )
-        room, reason = self._join_with(link)
+        room, reason = self._join_with(link[0], None, link[1])
         if room is None:
             self.view.on_notice(reason)
         else:
             self.open_room(room)
-
-    def _on_hashchange(self, _ev: Any) -> None:
-        link = join_link(str(window.location.hash))
-        if link is None:
-            return
-        self._link = link
-        if self.view.screen == "main" and str(self.app.state) == "online":
-            self._join_link()
 
     # -- the directory ----------------------------------------------------
     def _on_directory_open(self, _ev: Any) -> None:

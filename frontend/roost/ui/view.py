@@ -128,6 +128,13 @@ class ChatView:
         self.chat_title.parentNode.appendChild(self.typing_state)
         self.active: str | None = None
         self.screen = "login"
+        # A remembered login starting (trusted device): the contact list that
+        # snapshot.js drew stays until the stored data is read ("roster").
+        self._hold_list = False
+        # The snapshot of the list for the next start (platform/remembered.py):
+        # written a moment after the list changes, and when the page goes.
+        self._snapshot_timer: Any = None
+        self._snapshot_items: list[dict[str, object]] = []  # the list as last drawn
         # The open chat's rows: a window over the app's store (render.js).
         options = window.Object.new()
         options.onNeedOlder = _logged("older", self._on_need_older)
@@ -194,6 +201,10 @@ class ChatView:
         self.rooms = RoomsView(self, app)
         # End-to-end encryption of 1:1 chats: the padlock and the devices (ui/e2e.py).
         self.e2e = E2EView(self, app)
+        # Notifications: the offer after login and the settings dialog (ui/push.py).
+        from roost.ui.push import PushView
+
+        self.push = PushView(self, app)
 
     # -- login ------------------------------------------------------------
     def login(self, address: str, password: str, trusted: bool) -> None:
@@ -226,6 +237,85 @@ class ChatView:
         if str(document.visibilityState) == "visible" and str(_ev.type) != "pagehide":
             return
         self.app.flush_storage()
+        self._write_snapshot()
+
+    # -- remembered login (trusted device) ---------------------------------
+    def start_remembered(self, record: dict[str, object]) -> None:
+        """Start the session this device remembered: the main screen at once
+        (the list snapshot.js drew stays until the stored one is read), the
+        last open chat from the store, the connection once this tab may use
+        the account (ui/tabs.py). While another tab has the account, this
+        one shows the login screen instead (with the address): logging in
+        there asks the other tab to step aside, as always."""
+        from roost.platform import remembered
+
+        account = str(record.get("account") or "")
+        snapshot = remembered.read_snapshot(account)
+        self._hold_list = snapshot is not None and bool(self.contacts.firstChild)
+        self._show_main(own=account)
+        domain = str(self.app.platform.config.get("default_domain") or "")
+
+        def proceed() -> None:
+            if not self.app.start_remembered(record):
+                self._hold_list = False
+                self.show_login()
+                return
+            active = snapshot.get("active") if snapshot is not None else None
+            if isinstance(active, str) and active and self.active is None:
+                self.open_chat(active)
+
+        key = account_key(account, domain)
+
+        def owned() -> None:
+            self.tabs.before_login(key, proceed)  # held already: proceeds at once
+
+        def busy() -> None:
+            self.show_login(account)
+
+        # The lock itself, not `before_login`: a busy account must not show the panel here.
+        self.tabs._lock.claim(key, owned, busy)
+
+    def show_login(self, address: str = "", text: str = "", error: bool = False) -> None:
+        """The login screen (also instead of a snapshot drawn for a login that
+        is no longer remembered), with `address` filled in and `text` said."""
+        self._hold_list = False
+        self._show_login()
+        if address:
+            self.address.value = address
+        self._status(text, error=error)
+        if address:
+            self.password.focus()
+
+    def forgotten_elsewhere(self, account: str) -> None:
+        """Another tab logged out (or its key was refused): this tab too."""
+        own = self.app.own_jid
+        if self.screen == "main" and own is not None and (not account or account == own):
+            self._on_logout(None)
+
+    def _snapshot_due(self) -> None:
+        if self._snapshot_timer is None:
+            self._snapshot_timer = window.setTimeout(self._write_snapshot, 1000)
+
+    def _write_snapshot(self, *_args: object) -> None:
+        """What the list shows, for snapshot.js to draw on the next start:
+        only for a remembered login (trusted device), text only."""
+        if self._snapshot_timer is not None:
+            window.clearTimeout(self._snapshot_timer)
+            self._snapshot_timer = None
+        app = self.app
+        if not getattr(app, "remembered", False) or self.screen != "main" or self._hold_list:
+            return
+        from roost.platform import remembered
+
+        rows = []
+        for item in self._snapshot_items:
+            rows.append([item["jid"], item["name"], item["preview"], item["unread"]])
+        active = self.active
+        if active is not None and (app.is_room(active) or app.is_private(active)):
+            active = None
+        remembered.write_snapshot(
+            {"account": app.own_jid, "active": active, "contacts": rows}
+        )
 
     def _on_visibility(self, _ev: Any) -> None:
         self.app.set_visible(str(document.visibilityState) == "visible")
@@ -250,6 +340,9 @@ class ChatView:
         self.typing_state.hidden = False
 
     def _on_logout(self, _ev: Any) -> None:
+        if self._snapshot_timer is not None:
+            window.clearTimeout(self._snapshot_timer)
+            self._snapshot_timer = None
         self.app.logout()
         self.tabs.logout()
 
@@ -268,6 +361,12 @@ class ChatView:
             "elsewhere": "Open in another tab",
         }.get(state, "")  # "reconnecting": the banner says it
         self.reconnect_banner.hidden = state != "reconnecting"
+        if state == "reconnecting":
+            # "Reconnecting…", or for a remembered login started without a
+            # network: "Offline — messages will be sent when you're back online".
+            self.reconnect_banner.textContent = text or "Reconnecting…"
+            if self.screen == "login":  # a remembered session: its data is shown
+                self._show_main()
         if state not in ("error", "reconnecting"):
             self.main_retry.hidden = True
         if state == "online":
@@ -304,6 +403,12 @@ class ChatView:
                 self.main_retry.hidden = not retry
         else:  # offline
             self.submit.disabled = False
+            address = getattr(self.app, "login_address", None)
+            if address:
+                # The remembered login was refused: the password, please.
+                self.tabs.logout()
+                self.show_login(str(address), text, error=True)
+                return
             if self.screen != "login":
                 self._show_login()
             self._status(text)
@@ -330,6 +435,11 @@ class ChatView:
             self._render_contacts()
 
     def on_roster(self, *_args: object) -> None:
+        self._hold_list = False  # the stored list is read: it replaces the snapshot
+        bare = self.active
+        if bare is not None and not self.app.is_room(bare):
+            # Opened before the stored contacts were read (a remembered start): its name now.
+            self.chat_title.textContent = self._title(bare)
         self._contacts_dirty = True
         self._schedule()
 
@@ -474,9 +584,9 @@ class ChatView:
         self.notice.hidden = not text
 
     # -- screens ----------------------------------------------------------
-    def _show_main(self) -> None:
+    def _show_main(self, own: str | None = None) -> None:
         self.screen = "main"
-        own = self.app.own_jid
+        own = own or self.app.own_jid
         _el("own-address").textContent = own or ""
         _el("login-screen").hidden = True
         _el("main-screen").hidden = False
@@ -540,6 +650,8 @@ class ChatView:
 
     def _render_contacts(self) -> None:
         """Draw the whole list: called at most once per task (see `_schedule`)."""
+        if self._hold_list:
+            return  # snapshot.js's list stays until the stored data is read
         self._contacts_dirty = False
         contacts = self.app.contacts
         items = [self._contact_item(b, c) for b, c in contacts.items()]
@@ -551,6 +663,9 @@ class ChatView:
         items.sort(key=lambda it: (it["presence"] == "offline", str(it["name"]).lower()))
         self.render.renderContacts(self.contacts, to_js(items))
         self.contacts_empty.hidden = bool(items)
+        self._snapshot_items = items
+        if getattr(self.app, "remembered", False):
+            self._snapshot_due()
 
     def _on_contact_click(self, ev: Any) -> None:
         button = ev.target.closest("button[data-jid]")
@@ -685,6 +800,10 @@ class ChatView:
             item["failed"] = "Not sent"
             item["e2e_detail"] = "Not encrypted, so not sent: " + str(entry.omemo_note or "")
             item["send_plain"] = True
+            item["encrypted"] = False
+        elif entry.outgoing and omemo == "check":
+            # Written before the contact's devices are known (e.g. offline):
+            # whether it goes encrypted is decided then; its text is ours.
             item["encrypted"] = False
         elif omemo != OK and not (omemo == WANT or (entry.outgoing and omemo == "pending")):
             item["body"] = reason_text(omemo)

@@ -7,6 +7,12 @@ SCRAM exchange stops after the server-first message and hands the caller a
 `PBKDF2-HMAC(hash_name, password_utf8, salt, iterations)` (WebCrypto in the
 browser, `hashlib.pbkdf2_hmac` in CPython) and passes it to `finish()`.
 
+A trusted device may keep the result (`ScramKey`: SaltedPassword with its
+salt, iteration count and mechanism, never the password) and log in later
+without the password: the stream is then made with only that mechanism and
+`finish()` is given the stored key, provided `ScramKey.fits()` the server's
+salt and count (they change when the password is changed).
+
 Known gap: the password and username are not SASLprep'd (RFC 4013); they are
 sent as UTF-8 as given. ASCII credentials are unaffected.
 """
@@ -42,6 +48,8 @@ SCRAM_SHA_256 = "SCRAM-SHA-256"
 SCRAM_SHA_1 = "SCRAM-SHA-1"
 PLAIN = "PLAIN"
 _SCRAM_HASH = {SCRAM_SHA_256: "sha256", SCRAM_SHA_1: "sha1"}
+_HASH_SCRAM = {"sha256": SCRAM_SHA_256, "sha1": SCRAM_SHA_1}
+_KEY_SIZE = {"sha256": 32, "sha1": 20}
 
 
 def _digest(hash_name: str, data: bytes) -> bytes:
@@ -95,6 +103,11 @@ def _parse_attrs(message: bytes) -> dict[str, str]:
 def scram_hash_name(mechanism: str) -> str:
     """hashlib name for a SCRAM mechanism name."""
     return _SCRAM_HASH[mechanism]
+
+
+def scram_mechanism(hash_name: str) -> str:
+    """SCRAM mechanism name for a hashlib name ("sha256" → "SCRAM-SHA-256")."""
+    return _HASH_SCRAM[hash_name]
 
 
 class DeriveKey:
@@ -222,3 +235,74 @@ class Plain:
 
     def initial(self) -> bytes:
         return b"\x00" + self.username.encode("utf-8") + b"\x00" + self.password.encode("utf-8")
+
+
+class ScramKey:
+    """A remembered SCRAM login: SaltedPassword and what it was derived with.
+
+    It logs in as the password does (`Scram.finish`), for as long as the
+    server keeps the same salt and iteration count. It is the password's
+    equal for this server, so it is kept only on a trusted device.
+    """
+
+    __slots__ = ("iterations", "mechanism", "salt", "salted_password")
+
+    def __init__(
+        self, mechanism: str, salt: bytes, iterations: int, salted_password: bytes
+    ) -> None:
+        hash_name = _SCRAM_HASH.get(mechanism)
+        if hash_name is None:
+            raise ValueError("not a SCRAM mechanism: " + mechanism)
+        if not MIN_ITERATIONS <= iterations <= MAX_ITERATIONS:
+            raise ValueError("iteration count out of range")
+        if len(salted_password) != _KEY_SIZE[hash_name] or not salt:
+            raise ValueError("bad key or salt")
+        self.mechanism = mechanism
+        self.salt = bytes(salt)
+        self.iterations = int(iterations)
+        self.salted_password = bytes(salted_password)
+
+    @property
+    def hash_name(self) -> str:
+        return _SCRAM_HASH[self.mechanism]
+
+    def fits(self, hash_name: str, salt: bytes, iterations: int) -> bool:
+        """True when the server asks for exactly this key (same hash, salt, count)."""
+        return (
+            hash_name == self.hash_name
+            and iterations == self.iterations
+            and _equal(bytes(salt), self.salt)
+        )
+
+    def to_record(self) -> dict[str, object]:
+        """JSON-like form for storage (bytes as base64)."""
+        return {
+            "mechanism": self.mechanism,
+            "salt": base64.b64encode(self.salt).decode("ascii"),
+            "iterations": self.iterations,
+            "salted_password": base64.b64encode(self.salted_password).decode("ascii"),
+        }
+
+    @classmethod
+    def from_record(cls, record: object) -> ScramKey:
+        """The key `to_record()` gave; ValueError for anything else."""
+        if not isinstance(record, dict):
+            raise ValueError("not a record")
+        mechanism, salt, iterations, key = (
+            record.get("mechanism"),
+            record.get("salt"),
+            record.get("iterations"),
+            record.get("salted_password"),
+        )
+        if not (isinstance(mechanism, str) and isinstance(salt, str) and isinstance(key, str)):
+            raise ValueError("missing field")
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, float)):
+            raise ValueError("bad iteration count")
+        if iterations != int(iterations):
+            raise ValueError("bad iteration count")
+        try:
+            salt_bytes = base64.b64decode(salt, validate=True)
+            key_bytes = base64.b64decode(key, validate=True)
+        except ValueError:
+            raise ValueError("bad base64") from None
+        return cls(mechanism, salt_bytes, int(iterations), key_bytes)

@@ -24,6 +24,7 @@ where you first need it (Brython compiles every imported module).
     xep_0333  Chat Markers (markable; received, displayed, acknowledged)
     xep_0334  Message Processing Hints (store, no-store, no-copy, ...)
     xep_0352  Client State Indication (active, inactive, stream feature)
+    xep_0357  Push Notifications (enable, disable) and Roost's push registration
     xep_0359  Unique and Stable Stanza IDs (stanza-id trust, deduplication keys)
     xep_0402  PEP Native Bookmarks (Bookmark, publish-options, notifications)
     xep_0410  MUC Self-Ping (joined / not joined / unknown)
