@@ -2,7 +2,7 @@
 
 Who may do what (SECURITY.md, Web Push):
 
-* `<register/>` / `<unregister/>` only from a *full JID of an account* on one
+* `<register/>` / `<unregister/>` / `<rooms/>` only from a *full JID of an account* on one
   of the served domains. The user's own server stamps `from` on everything
   its clients send, so a stanza from `alice@example.org/phone` comes from
   Alice's authenticated client; anything else (a server or component
@@ -48,6 +48,9 @@ STANZAS_NS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
 COMPONENT_NS: Final = "jabber:component:accept"
 PUBLISH_OPTIONS: Final = "http://jabber.org/protocol/pubsub#publish-options"
 MAX_DEVICE_LENGTH: Final = 128
+# `<rooms/>`: how many rooms one browser may list, and a nick's length (Prosody's limit).
+MAX_ROOMS: Final = 1000
+MAX_NICK_LENGTH: Final = 1023
 
 
 class StanzaError(Exception):
@@ -138,6 +141,21 @@ class PushHandler:
             raise StanzaError("cancel", "item-not-found")
         logger.info("push unregistered for %s", account.bare)
 
+    async def rooms(self, iq: ET.Element, child: ET.Element) -> None:
+        """`<rooms node><room jid nick/>…</rooms>` from the node's owner: the
+        rooms whose messages notify only when they mention the nick."""
+        account = self._account(iq)
+        rooms: dict[str, str] = {}
+        for room in child.findall(_q(ROOST_PUSH_NS, "room")):
+            jid, nick = (room.get("jid") or "").lower(), room.get("nick") or ""
+            if "@" not in jid or "/" in jid or not 0 < len(nick) <= MAX_NICK_LENGTH:
+                raise StanzaError("modify", "bad-request", "room: a bare jid and a nick")
+            rooms[jid] = nick
+        if len(rooms) > MAX_ROOMS:
+            raise StanzaError("modify", "not-acceptable", f"at most {MAX_ROOMS} rooms")
+        if not await self.store.set_rooms(account.bare, child.get("node") or "", rooms):
+            raise StanzaError("cancel", "item-not-found")
+
     async def publish(self, iq: ET.Element, pubsub: ET.Element) -> tuple[Subscription, Summary]:
         """Check an XEP-0357 publication; the subscription and summary to push."""
         publish = pubsub.find(_q(PUBSUB_NS, "publish"))
@@ -183,6 +201,9 @@ class PushComponent(ComponentXMPP):  # type: ignore[misc]
             "roost-push-unregister", MatchXPath(f"{iq}/{_q(ROOST_PUSH_NS, 'unregister')}"),
             self._on_unregister))
         self.register_handler(CoroutineCallback(
+            "roost-push-rooms", MatchXPath(f"{iq}/{_q(ROOST_PUSH_NS, 'rooms')}"),
+            self._on_rooms))
+        self.register_handler(CoroutineCallback(
             "roost-push-publish", MatchXPath(f"{iq}/{_q(PUBSUB_NS, 'pubsub')}"),
             self._on_publish))
 
@@ -216,6 +237,16 @@ class PushComponent(ComponentXMPP):  # type: ignore[misc]
             return self._reply(iq, error=StanzaError("cancel", "bad-request"))
         try:
             await self.handler.unregister(iq, iq.find(_q(ROOST_PUSH_NS, "unregister")))  # type: ignore[arg-type]
+        except StanzaError as exc:
+            return self._reply(iq, error=exc)
+        self._reply(iq)
+
+    async def _on_rooms(self, stanza: Any) -> None:
+        iq: ET.Element = stanza.xml
+        if iq.get("type") != "set":
+            return self._reply(iq, error=StanzaError("cancel", "bad-request"))
+        try:
+            await self.handler.rooms(iq, iq.find(_q(ROOST_PUSH_NS, "rooms")))  # type: ignore[arg-type]
         except StanzaError as exc:
             return self._reply(iq, error=exc)
         self._reply(iq)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from backend.push.component import PushComponent, PushHandler
-from backend.push.payload import Summary, build_payload, encode_payload
+from backend.push.payload import Summary, build_payload, encode_payload, should_notify
 from backend.push.store import SqliteStore, Subscription, SubscriptionStore
 from backend.push.vapid import DEFAULT_KEY_NAME, VapidSigner, load_or_create_key
 from backend.push.webpush import PushResult, RetryPolicy, Target, WebPushSender
@@ -150,11 +150,11 @@ class PushGateway:
 
     # -- pushes ----------------------------------------------------------------------
     def _deliver(self, sub: Subscription, summary: Summary) -> None:
-        if not summary.important:
+        if not should_notify(sub.rooms, summary):
             # A chat state, an OMEMO key exchange, a receipt while the session
-            # hibernates: Prosody pushes those too (empty body field), but a
-            # "New message" notification for them would be a false alarm.
-            logger.debug("unimportant push for %s: no notification", sub.owner)
+            # hibernates (Prosody pushes those too, with an empty body field),
+            # or a room message not mentioning us: no false alarm.
+            logger.debug("push for %s: nothing to notify", sub.owner)
             return
         if len(self._pushes) >= MAX_IN_FLIGHT:
             logger.warning("too many pushes in flight; one for %s dropped", sub.owner)

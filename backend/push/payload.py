@@ -12,6 +12,7 @@ user allowed (shared interface)::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -104,3 +105,26 @@ def build_payload(account: str, privacy: Privacy, summary: Summary) -> dict[str,
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON (the plaintext that gets encrypted)."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def mentions(body: str, nick: str) -> bool:
+    """`body` names `nick` as a word (any case): "@Alice, look", "alice:"."""
+    if not nick:
+        return False
+    pattern = r"(?<!\w)" + re.escape(nick) + r"(?!\w)"
+    return re.search(pattern, body, re.IGNORECASE) is not None
+
+
+def should_notify(rooms: Mapping[str, str], summary: Summary) -> bool:
+    """Whether a publication becomes a notification for a browser in `rooms`
+    (room bare JID → our nick). Not for "unimportant" ones (chat states,
+    receipts, OMEMO key exchanges while hibernating); from a room only when
+    the message mentions our nick there: a hibernating session stays in its
+    rooms, and every message of a busy room would buzz the phone. A room
+    message whose text the server doesn't send can't be told a mention."""
+    if not summary.important:
+        return False
+    room = bare_jid(summary.sender or "")
+    if room is None or room.lower() not in rooms:
+        return True
+    return summary.body is not None and mentions(summary.body, rooms[room.lower()])

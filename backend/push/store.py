@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, ParamSpec, Protocol, TypeVar
+from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
 from backend.push.payload import Privacy
 
@@ -47,6 +48,9 @@ class Subscription:
     privacy: Privacy
     secret: str
     created: float
+    # The rooms this browser is in, bare JID → our nick there (`rooms`
+    # registration): their messages notify only when they mention the nick.
+    rooms: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # The endpoint URL is a bearer capability; keys and secret are keys.
@@ -71,6 +75,9 @@ class SubscriptionStore(Protocol):
     async def delete(self, node: str) -> None:
         """Delete `node` (the push service said the subscription is gone)."""
 
+    async def set_rooms(self, owner: str, node: str, rooms: Mapping[str, str]) -> bool:
+        """Replace `node`'s rooms if `owner` owns it; True if it did."""
+
     async def close(self) -> None:
         """Release the store."""
 
@@ -86,10 +93,22 @@ CREATE TABLE IF NOT EXISTS push_subscription (
     privacy  TEXT NOT NULL,
     secret   TEXT NOT NULL,
     created  REAL NOT NULL,
+    rooms    TEXT NOT NULL DEFAULT '{}',
     UNIQUE (owner, device)
 );
 """
 _COLUMNS: Final = "node, owner, device, endpoint, p256dh, auth, privacy, secret, created"
+
+
+def _subscription(row: tuple[Any, ...]) -> Subscription:
+    """A row of `_COLUMNS, rooms` (rooms as JSON)."""
+    try:
+        parsed = json.loads(row[9])
+    except ValueError:
+        parsed = {}
+    node, owner, device, endpoint, p256dh, auth, privacy, secret, created = row[:9]
+    return Subscription(node, owner, device, endpoint, p256dh, auth, privacy, secret, created,
+                        parsed if isinstance(parsed, dict) else {})
 
 
 def new_token(nbytes: int) -> str:
@@ -114,6 +133,10 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(push_subscription)")}
+        if "rooms" not in columns:  # a store made before rooms existed
+            self._db.execute(
+                "ALTER TABLE push_subscription ADD COLUMN rooms TEXT NOT NULL DEFAULT '{}'")
         self._lock = threading.Lock()
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -130,11 +153,12 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM push_subscription WHERE owner = ? AND device = ?",
+                f"SELECT {_COLUMNS}, rooms FROM push_subscription WHERE owner = ? AND device = ?",
                 (owner, device)).fetchone()
             now = time.time()
+            rooms: Mapping[str, str] = {}
             if row is not None:
-                node, secret = row[0], row[7]
+                node, secret, rooms = row[0], row[7], _subscription(row).rooms
                 db.execute(
                     "UPDATE push_subscription SET endpoint = ?, p256dh = ?, auth = ?, "
                     "privacy = ?, created = ? WHERE node = ?",
@@ -152,16 +176,24 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return Subscription(node, owner, device, endpoint, p256dh, auth, privacy, secret, now)
+        return Subscription(
+            node, owner, device, endpoint, p256dh, auth, privacy, secret, now, rooms)
 
     def get_sync(self, node: str) -> Subscription | None:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM push_subscription WHERE node = ?", (node,)).fetchone()
-        return None if row is None else Subscription(*row)
+            f"SELECT {_COLUMNS}, rooms FROM push_subscription WHERE node = ?", (node,)
+        ).fetchone()
+        return None if row is None else _subscription(row)
 
     def unregister_sync(self, owner: str, node: str) -> bool:
         cur = self._db.execute(
             "DELETE FROM push_subscription WHERE node = ? AND owner = ?", (node, owner))
+        return cur.rowcount > 0
+
+    def set_rooms_sync(self, owner: str, node: str, rooms: Mapping[str, str]) -> bool:
+        cur = self._db.execute(
+            "UPDATE push_subscription SET rooms = ? WHERE node = ? AND owner = ?",
+            (json.dumps(dict(rooms), sort_keys=True), node, owner))
         return cur.rowcount > 0
 
     def delete_sync(self, node: str) -> None:
@@ -184,6 +216,9 @@ class SqliteStore:
 
     async def delete(self, node: str) -> None:
         await self._run(self.delete_sync, node)
+
+    async def set_rooms(self, owner: str, node: str, rooms: Mapping[str, str]) -> bool:
+        return await self._run(self.set_rooms_sync, owner, node, rooms)
 
     async def close(self) -> None:
         await self._run(self._db.close)

@@ -29,6 +29,7 @@ from roost.app.push import (
 from roost.xmpp.element import Element
 from roost.xmpp.xeps import xep_0357
 
+from tests.app.fake_muc import MUC_DOMAIN
 from tests.app.fakes import DOMAIN, ROSTER, USERS, FakePlatform, FakeServer, Recorder
 
 PUSH_JID = "push.example.org"
@@ -51,6 +52,7 @@ class PushServer(FakeServer):
         self.enabled: dict[str, dict[str, str]] = {}
         self.registrations: dict[str, xep_0357.Registration] = {}
         self.unregistered: list[str] = []
+        self.rooms_told: list[dict[str, str]] = []  # each <rooms/> the component got
         self.component_error: str | None = None
         self.component_silent = False
         self.enable_error: str | None = None
@@ -108,6 +110,11 @@ class PushServer(FakeServer):
             self.registrations[reg.device] = reg
             node = "node-" + reg.device[:8]
             self._reply(iq, xep_0357.build_registered(node, "secret-" + node).to_xml(), PUSH_JID)
+            return
+        rooms = iq.find("rooms", xep_0357.REGISTER_NS)
+        if rooms is not None:
+            self.rooms_told.append(xep_0357.parse_rooms(rooms)[1])
+            self._reply(iq, "", PUSH_JID)
             return
         unregister = iq.find("unregister", xep_0357.REGISTER_NS)
         if unregister is not None:
@@ -419,3 +426,22 @@ def test_turned_off_while_offline_is_withdrawn_at_the_next_login() -> None:
     assert app.state == "online"
     assert server.enabled == {} and server.unregistered
     assert app.push.status == OFF
+
+
+def test_the_component_is_told_the_rooms_we_are_in_and_our_nicks() -> None:
+    """A session hibernating after the app closed stays in its rooms: the push
+    component needs our nick in each to notify mentions only."""
+    server, platform, app, _port, _rec = make()
+    login(app, platform)
+    assert app.push.status == WORKING and server.rooms_told == [{}]
+    room = f"chess@{MUC_DOMAIN}"
+    assert app.join_room(room, "Al") == room
+    platform.run()
+    assert server.rooms_told[-1] == {room: "Al"}
+    told = len(server.rooms_told)
+    app.open_chat(room)  # room events without a change: nothing new to tell
+    platform.run()
+    assert len(server.rooms_told) == told
+    app.leave_room(room)
+    platform.run()
+    assert server.rooms_told[-1] == {}

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import RoostServer
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.notifyd import NotifyDaemon
-from tests.support.roost_page import login, open_chat, wait_main
+from tests.support.roost_page import login, open_chat, poll, wait_main
 
 ACCOUNT = "alice@localhost"
 
@@ -303,3 +305,50 @@ def test_a_message_while_roost_is_closed_arrives_as_a_notification(
     Pusher(profile, viewer, url).push(push.json)
     (shown,) = notifyd.wait_for(1)
     assert (shown.summary, shown.text) == ("bob@localhost", "Dinner at 8?")
+
+
+def test_a_room_notifies_only_messages_that_mention_us(
+    private: Any, webpush_receiver: Any, profile: Any
+) -> None:
+    """Closed, the session hibernates and stays in its rooms: Roost told the
+    push component its nick there, so only a message naming it notifies."""
+    from tests.browser.test_rooms import join_dialog, wait_joined
+
+    srv = private()
+    url = srv.roost.url
+    room = f"chess@{srv.prosody.muc_domain}"
+    bob = srv.peer("bob", "pc")
+    bob.join_room(room, "bob")
+    key = json.loads(urlopen(url + "/config.json", timeout=5).read())["push"]["vapid_public_key"]
+    sub = webpush_receiver.new_subscription(vapid_key=key)
+    profile.grant_permissions(["notifications"], origin=url)
+    page = profile.pages[0] if profile.pages else profile.new_page()
+    page.goto(url)
+    page.evaluate(_FAKE_SUBSCRIBE_JS, {"endpoint": sub.endpoint, "p256dh": sub.p256dh,
+                                       "auth": sub.auth})
+    login(page, None, ACCOUNT, "alice", trusted=True)
+    wait_main(page)
+    join_dialog(page, room, nick="Alice")
+    wait_joined(page, room)
+    page.get_by_role("button", name="Notifications").click()
+    toggle = page.get_by_label("Notify me of new messages while Roost is closed")
+    if not toggle.is_checked():
+        toggle.check()
+    expect(page.locator("#push-status")).to_have_attribute(
+        "data-status", "working", timeout=20_000)
+    store = srv.root / "push-data" / "push.sqlite3"
+
+    def told() -> bool:
+        with sqlite3.connect(store) as db:
+            return any(room in rooms for (rooms,) in db.execute(
+                "SELECT rooms FROM push_subscription"))
+
+    assert poll(told, 10, page=page), "the push component never heard of the room"
+    page.close()  # Roost closed: the session hibernates, still in the room
+
+    bob.say(room, "anyone for a game?")
+    bob.say(room, "alice: your move")
+    (push,) = webpush_receiver.wait_for(1, subscription=sub, timeout=20)
+    assert push.json["sender"] == room and push.json["body"] == "alice: your move"
+    time.sleep(1.5)  # mod_cloud_notify batches for a second: nothing else follows
+    assert len(webpush_receiver.wait_for(1, subscription=sub)) == 1

@@ -128,7 +128,7 @@ class PushManager:
 
     __slots__ = (
         "_app", "_busy", "_disco_ok", "_flow", "_pending", "_port", "_prefs",
-        "_prefs_loaded", "_timers", "detail", "status",
+        "_prefs_loaded", "_rooms_sent", "_timers", "detail", "status",
     )
 
     def __init__(self, app: ChatApp) -> None:
@@ -149,6 +149,10 @@ class PushManager:
         # query id → callback(answer event), with its ANSWER_TIMEOUT timer.
         self._pending: dict[str, Callable[[object], None]] = {}
         self._timers: dict[str, object] = {}
+        # The rooms last told to the push component (None: not this login).
+        self._rooms_sent: dict[str, str] | None = None
+        app.on("rooms", self._rooms_changed)
+        app.on("room", self._rooms_changed)
 
     # -- what the UI reads and calls -------------------------------------------------
     @property
@@ -262,6 +266,7 @@ class PushManager:
             self._withdraw()
         self._prefs_loaded = False
         self._prefs = {}
+        self._rooms_sent = None
         self.detail = ""
         self._set_status(IDLE)
 
@@ -435,6 +440,8 @@ class PushManager:
                 return
             if isinstance(event, IqResult):
                 self._set_status(WORKING)
+                self._rooms_sent = None
+                self._send_rooms()
             elif isinstance(event, IqFailed) and event.condition == _LOST:
                 self._fail("Your XMPP server didn't answer.")
             else:
@@ -455,6 +462,31 @@ class PushManager:
         client.request("set", xep_0357.build_unregister(node), config["jid"])
         self._app._flush()
         self._set_pref("node", None)
+
+    def _rooms_changed(self, *_args: object) -> None:
+        if self.status == WORKING:
+            self._send_rooms()
+
+    def _send_rooms(self) -> None:
+        """Tell the push component the rooms we are in (and our nick in each):
+        a session hibernating after the app closed stays in them, and only
+        messages that mention us there should notify. Sent when it changed."""
+        from roost.xmpp.xeps import xep_0357
+
+        node, config, client = self._prefs.get("node"), self._configured(), self._client()
+        if not isinstance(node, str) or config is None or client is None:
+            return
+        rooms = {
+            room.jid.lower(): room.nick
+            for room in self._app.rooms.rooms.values()
+            if room.want and room.nick
+        }
+        if rooms == self._rooms_sent:
+            return
+        self._rooms_sent = rooms
+        query_id = client.request("set", xep_0357.build_rooms(node, rooms), config["jid"])
+        self._track(query_id, lambda _answer: None)  # a refusal changes nothing here
+        self._app._flush()
 
     def _changed(self, what: str) -> None:
         """The browser's side changed: a new subscription registers again."""

@@ -11,7 +11,9 @@ from backend.push.payload import (
     Summary,
     build_payload,
     encode_payload,
+    mentions,
     parse_summary,
+    should_notify,
 )
 
 PROSODY_DEFAULT = {  # what mod_cloud_notify sends with its default settings
@@ -76,3 +78,30 @@ def test_encryption_fallbacks_are_not_message_text() -> None:
         summary = parse_summary({"last-message-body": body})
         assert summary.important and summary.body is None
     assert parse_summary({"last-message-body": "see you at 8"}).body == "see you at 8"
+
+
+ROOMS = {"chess@muc.example.org": "Alice"}
+
+
+def room_says(body: str | None, room: str = "chess@muc.example.org") -> Summary:
+    return Summary(1, f"{room}/bob", body, important=True)
+
+
+def test_room_messages_notify_only_when_they_mention_our_nick() -> None:
+    assert should_notify(ROOMS, room_says("alice: your move"))
+    assert should_notify(ROOMS, room_says("well played, @ALICE!"))
+    assert not should_notify(ROOMS, room_says("anyone for a game?"))
+    assert not should_notify(ROOMS, room_says("alicebot is down"))  # a word, not a part
+    # The text withheld (the server's placeholder, an OMEMO fallback): can't tell.
+    assert not should_notify(ROOMS, room_says(None))
+    # Another room, or a 1:1 chat: every message (a hibernating session's too).
+    assert should_notify(ROOMS, room_says("hi", room="other@muc.example.org"))
+    assert should_notify(ROOMS, Summary(1, "bob@example.org/phone", None, important=True))
+    # Chat states, receipts, key exchanges: never.
+    assert not should_notify({}, Summary(1, "bob@example.org/phone", None, important=False))
+
+
+def test_mentions_match_whole_words_in_any_case() -> None:
+    assert mentions("ping Al", "al") and mentions("Al, look", "Al")
+    assert not mentions("also", "Al") and not mentions("anything", "")
+    assert mentions("c++ fans: [dev]?", "[dev]")  # a nick is text, not a pattern

@@ -370,3 +370,36 @@ def test_chat_states_while_away_notify_nothing(setup: Setup) -> None:
     assert push.json.get("body") == "typed it"
     time.sleep(0.5)
     assert len([r for r in setup.receiver.requests if r[0] == sub.id]) == 1
+
+
+def test_rooms_are_told_by_the_nodes_owner_only(setup: Setup) -> None:
+    """`<rooms/>`: the rooms whose messages notify only when they mention us."""
+    sub = setup.receiver.new_subscription()
+    jid = setup.config_json["push"]["jid"]
+    nodes: list[str] = []
+
+    def rooms_element(node: str, room_jid: str) -> ET.Element:
+        rooms = ET.Element(f"{{{ROOST_PUSH}}}rooms", node=node)
+        ET.SubElement(rooms, f"{{{ROOST_PUSH}}}room", jid=room_jid, nick="Carol")
+        return rooms
+
+    async def scenario() -> None:
+        async with client(setup, "carol", "pad") as carol:
+            node, _secret = await register(carol, setup, sub, "rooms-browser", "text")
+            nodes.append(node)
+            await iq_set(carol, jid, rooms_element(node, "Chess@muc.localhost"))
+            with pytest.raises(IqError) as bad:
+                await iq_set(carol, jid, rooms_element(node, "chess@muc.localhost/Carol"))
+            assert condition(bad.value) == "bad-request"
+            async with client(setup, "dave", "pad") as dave:
+                with pytest.raises(IqError) as other:
+                    await iq_set(dave, jid, rooms_element(node, "spam@muc.localhost"))
+                assert condition(other.value) == "item-not-found"
+
+    run(scenario())
+    store = SqliteStore(setup.data_dir / STORE_FILE)
+    try:
+        got = store.get_sync(nodes[0])
+        assert got is not None and dict(got.rooms) == {"chess@muc.localhost": "Carol"}
+    finally:
+        store._db.close()

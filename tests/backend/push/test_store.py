@@ -76,3 +76,46 @@ def test_data_survives_a_reopen(tmp_path: Path) -> None:
         await store.close()
 
     run(reopen())
+
+
+def test_rooms_belong_to_the_owner_and_survive_a_new_registration(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "push.sqlite3")
+
+    async def scenario() -> None:
+        sub = await store.register("alice@example.org", "laptop", "https://p.example/1",
+                                   "k", "a", "text")
+        assert sub.rooms == {}
+        rooms = {"chess@muc.example.org": "Alice"}
+        assert not await store.set_rooms("mallory@example.org", sub.node, rooms)
+        assert await store.set_rooms("alice@example.org", sub.node, rooms)
+        got = await store.get(sub.node)
+        assert got is not None and got.rooms == rooms
+        again = await store.register("alice@example.org", "laptop", "https://p.example/2",
+                                     "k", "a", "sender")
+        assert again.node == sub.node and again.rooms == rooms
+        await store.close()
+
+    run(scenario())
+
+
+def test_a_store_from_before_rooms_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "push.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE push_subscription (node TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+        "device TEXT NOT NULL, endpoint TEXT NOT NULL, p256dh TEXT NOT NULL, "
+        "auth TEXT NOT NULL, privacy TEXT NOT NULL, secret TEXT NOT NULL, "
+        "created REAL NOT NULL, UNIQUE (owner, device));"
+        "INSERT INTO push_subscription VALUES "
+        "('n1', 'alice@example.org', 'd', 'https://p.example/1', 'k', 'a', 'text', 's', 1.0);")
+    old.close()
+    store = SqliteStore(path)
+
+    async def scenario() -> None:
+        got = await store.get("n1")
+        assert got is not None and got.rooms == {} and got.secret == "s"
+        await store.close()
+
+    run(scenario())

@@ -109,3 +109,12 @@ def test_unregister_round_trip() -> None:
 def test_supports_push() -> None:
     assert xep_0357.supports_push(["urn:xmpp:push:0", "urn:xmpp:mam:2"])
     assert not xep_0357.supports_push(["urn:xmpp:mam:2"])
+
+
+def test_rooms_round_trip() -> None:
+    element = xep_0357.build_rooms("node-1", {"b@muc.example": "Al", "a@muc.example": "Alice"})
+    assert [c.get("jid") for c in element.children] == ["a@muc.example", "b@muc.example"]
+    node, rooms = xep_0357.parse_rooms(parse_xml(element.to_xml()))
+    assert node == "node-1" and rooms == {"a@muc.example": "Alice", "b@muc.example": "Al"}
+    with pytest.raises(ProtocolError):
+        xep_0357.parse_rooms(parse_xml(f'<rooms xmlns="{xep_0357.REGISTER_NS}"/>'))

@@ -13,8 +13,11 @@ server vouches for who asks (it stamps `from`):
           <x xmlns="jabber:x:data" type="submit">… publish-options: secret …</x></enable></iq>
 
 and on logout `<disable/>` to the own server and `<unregister node/>` to
-the component. Registering again for the same account and `device` keeps
-the node and replaces endpoint, keys and privacy.
+the component. `<rooms node><room jid nick/>…</rooms>` tells the component
+the rooms this browser is in: their messages notify only when they mention
+the nick (a hibernating session stays in its rooms). Registering again for
+the same account and `device` keeps the node and replaces endpoint, keys and
+privacy.
 
 `privacy` says what a notification may carry: "text" (sender and message
 text), "sender" (sender only), "none" (just "New message"). The component
@@ -182,3 +185,25 @@ def parse_unregister(element: Element) -> str:
     if element.name != "unregister" or element.ns != REGISTER_NS or not node:
         raise ProtocolError("unregister without node")
     return node
+
+
+def build_rooms(node: str, rooms: Mapping[str, str]) -> Element:
+    """`<rooms/>` for an iq set to the push component: room bare JID → our nick."""
+    element = Element("rooms", REGISTER_NS, {"node": node})
+    for jid in sorted(rooms):
+        element.append(Element("room", REGISTER_NS, {"jid": jid, "nick": rooms[jid]}))
+    return element
+
+
+def parse_rooms(element: Element) -> tuple[str, dict[str, str]]:
+    """The node and rooms of a `<rooms/>`; raises ProtocolError when malformed."""
+    node = element.get("node")
+    if element.name != "rooms" or element.ns != REGISTER_NS or not node:
+        raise ProtocolError("rooms without node")
+    rooms: dict[str, str] = {}
+    for room in element.children:
+        jid, nick = room.get("jid"), room.get("nick")
+        if room.name != "room" or room.ns != REGISTER_NS or not jid or not nick:
+            raise ProtocolError("room without jid or nick")
+        rooms[jid] = nick
+    return node, rooms
