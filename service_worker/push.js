@@ -1,7 +1,7 @@
 /* Roost service worker, push part (plain JS; build.py appends it to sw.js).
  *
  * push: the payload is the JSON Roost's push component sent
- *   {v: 1, account, sender?, body?, count?}
+ *   {v: 1, account, sender?, body?, count?, quiet?}
  * (sender and body only as far as the user's privacy choice and the server
  * allow). No notification when a visible, focused Roost window shows that
  * conversation (the window is asked: platform/push.py answers); otherwise
@@ -37,7 +37,9 @@ function roostPushData(event) {
     account: typeof data.account === "string" ? data.account : "",
     sender: typeof data.sender === "string" && data.sender ? roostBare(data.sender) : "",
     body: typeof data.body === "string" ? data.body : "",
-    count: typeof data.count === "number" ? data.count : 0
+    count: typeof data.count === "number" ? data.count : 0,
+    // A room message that doesn't mention us: shown without sound.
+    quiet: data.quiet === true
   };
 }
 
@@ -92,7 +94,8 @@ function roostNotify(push) {
     body: body,
     // One notification per conversation: a new message replaces the last.
     tag: "roost:" + push.account + ":" + push.sender,
-    renotify: true,
+    renotify: !push.quiet,
+    silent: push.quiet,
     data: { url: push.sender ? "./#xmpp:" + push.sender : "./", account: push.account,
             sender: push.sender }
   };

@@ -143,7 +143,7 @@ class PushHandler:
 
     async def rooms(self, iq: ET.Element, child: ET.Element) -> None:
         """`<rooms node><room jid nick/>…</rooms>` from the node's owner: the
-        rooms whose messages notify only when they mention the nick."""
+        rooms whose messages notify quietly unless they mention the nick."""
         account = self._account(iq)
         rooms: dict[str, str] = {}
         for room in child.findall(_q(ROOST_PUSH_NS, "room")):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from backend.push.component import PushComponent, PushHandler
-from backend.push.payload import Summary, build_payload, encode_payload, should_notify
+from backend.push.payload import Summary, build_payload, encode_payload, is_quiet
 from backend.push.store import SqliteStore, Subscription, SubscriptionStore
 from backend.push.vapid import DEFAULT_KEY_NAME, VapidSigner, load_or_create_key
 from backend.push.webpush import PushResult, RetryPolicy, Target, WebPushSender
@@ -150,11 +150,11 @@ class PushGateway:
 
     # -- pushes ----------------------------------------------------------------------
     def _deliver(self, sub: Subscription, summary: Summary) -> None:
-        if not should_notify(sub.rooms, summary):
+        if not summary.important:
             # A chat state, an OMEMO key exchange, a receipt while the session
-            # hibernates (Prosody pushes those too, with an empty body field),
-            # or a room message not mentioning us: no false alarm.
-            logger.debug("push for %s: nothing to notify", sub.owner)
+            # hibernates (Prosody pushes those too, with an empty body
+            # field): a "New message" notification would be a false alarm.
+            logger.debug("unimportant push for %s: no notification", sub.owner)
             return
         if len(self._pushes) >= MAX_IN_FLIGHT:
             logger.warning("too many pushes in flight; one for %s dropped", sub.owner)
@@ -165,11 +165,12 @@ class PushGateway:
 
     async def _push(self, sub: Subscription, summary: Summary) -> None:
         assert self.sender is not None and self.store is not None
-        plaintext = encode_payload(build_payload(sub.owner, sub.privacy, summary))
+        quiet = is_quiet(sub.rooms, summary)
+        plaintext = encode_payload(build_payload(sub.owner, sub.privacy, summary, quiet))
         try:
             result = await self.sender.send(
                 Target(sub.endpoint, sub.p256dh, sub.auth), plaintext,
-                urgency="high")
+                urgency="normal" if quiet else "high")
         except Exception:
             logger.exception("push for %s failed", sub.owner)
             return

@@ -84,13 +84,17 @@ def truncate(text: str, limit: int = MAX_BODY_CHARS) -> str:
     return text[: limit - 1].rstrip() + ELLIPSIS
 
 
-def build_payload(account: str, privacy: Privacy, summary: Summary) -> dict[str, Any]:
-    """The payload for `account` under its `privacy` choice.
+def build_payload(account: str, privacy: Privacy, summary: Summary,
+                  quiet: bool = False) -> dict[str, Any]:
+    """The payload for `account` under its `privacy` choice (`quiet`: shown
+    without sound or vibration, see `is_quiet`).
 
     The sender is sent bare (a full JID names the device; for a room message
     the bare JID is the room, the conversation to open).
     """
     payload: dict[str, Any] = {"v": PAYLOAD_VERSION, "account": account}
+    if quiet:
+        payload["quiet"] = True
     if privacy in ("text", "sender") and summary.sender:
         sender = bare_jid(summary.sender)
         if sender:
@@ -115,16 +119,14 @@ def mentions(body: str, nick: str) -> bool:
     return re.search(pattern, body, re.IGNORECASE) is not None
 
 
-def should_notify(rooms: Mapping[str, str], summary: Summary) -> bool:
-    """Whether a publication becomes a notification for a browser in `rooms`
-    (room bare JID → our nick). Not for "unimportant" ones (chat states,
-    receipts, OMEMO key exchanges while hibernating); from a room only when
-    the message mentions our nick there: a hibernating session stays in its
-    rooms, and every message of a busy room would buzz the phone. A room
-    message whose text the server doesn't send can't be told a mention."""
-    if not summary.important:
-        return False
+def is_quiet(rooms: Mapping[str, str], summary: Summary) -> bool:
+    """A message from one of `rooms` (room bare JID → our nick) that doesn't
+    mention our nick there (or whose text the server doesn't send): it is
+    notified without sound or vibration. A session left hibernating when
+    Roost closes stays in its rooms, and mod_cloud_notify (0.12) pushes only
+    the first important stanza of a hibernation: dropping a room message
+    would leave a 1:1 message after it unannounced, so it is shown, quietly."""
     room = bare_jid(summary.sender or "")
     if room is None or room.lower() not in rooms:
-        return True
-    return summary.body is not None and mentions(summary.body, rooms[room.lower()])
+        return False
+    return summary.body is None or not mentions(summary.body, rooms[room.lower()])

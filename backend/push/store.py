@@ -49,7 +49,7 @@ class Subscription:
     secret: str
     created: float
     # The rooms this browser is in, bare JID → our nick there (`rooms`
-    # registration): their messages notify only when they mention the nick.
+    # registration): their messages notify quietly unless they mention the nick.
     rooms: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:

@@ -203,7 +203,7 @@ def test_trusted_login_registers_then_enables() -> None:
     (device,) = server.registrations
     reg = server.registrations[device]
     assert (reg.endpoint, reg.p256dh, reg.auth, reg.privacy) == (
-        SUBSCRIPTION["endpoint"], "BKeys", "AuTh", "text")
+        SUBSCRIPTION["endpoint"], "BKeys", "AuTh", "none")  # private until chosen
     node = "node-" + device[:8]
     assert server.enabled == {f"{PUSH_JID}<{node}": {"secret": "secret-" + node}}
     # The register went to the component before the enable went to the server.
@@ -255,15 +255,15 @@ def test_privacy_change_registers_again_with_the_same_device() -> None:
     server, platform, app, port, _rec = make()
     login(app, platform)
     (device,) = server.registrations
-    app.push.set_privacy("none")
+    app.push.set_privacy("text")
     platform.run()
-    assert server.registrations[device].privacy == "none"
+    assert server.registrations[device].privacy == "text"
     assert len(server.registrations) == 1
     assert app.push.status == WORKING
-    assert prefs(platform)["privacy"] == "none"
+    assert prefs(platform)["privacy"] == "text"
     assert port.subscribes == 2
     app.push.set_privacy("bogus")  # refused
-    assert app.push.privacy == "none"
+    assert app.push.privacy == "text"
 
 
 def test_a_new_subscription_registers_again() -> None:
@@ -430,7 +430,7 @@ def test_turned_off_while_offline_is_withdrawn_at_the_next_login() -> None:
 
 def test_the_component_is_told_the_rooms_we_are_in_and_our_nicks() -> None:
     """A session hibernating after the app closed stays in its rooms: the push
-    component needs our nick in each to notify mentions only."""
+    component needs our nick in each to tell mentions from the rest."""
     server, platform, app, _port, _rec = make()
     login(app, platform)
     assert app.push.status == WORKING and server.rooms_told == [{}]

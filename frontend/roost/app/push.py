@@ -113,7 +113,8 @@ PRIVACY_CHOICES = (
     ("sender", "Sender only"),
     ("none", "Just “New message”"),
 )
-DEFAULT_PRIVACY = "text"
+# SECURITY.md: no sender or text on the lock screen unless the user chose it.
+DEFAULT_PRIVACY = "none"
 
 META_STORE = "meta"
 PREFS_KEY = "push"
@@ -470,7 +471,7 @@ class PushManager:
     def _send_rooms(self) -> None:
         """Tell the push component the rooms we are in (and our nick in each):
         a session hibernating after the app closed stays in them, and only
-        messages that mention us there should notify. Sent when it changed."""
+        messages that mention us there should make a sound. Sent when it changed."""
         from roost.xmpp.xeps import xep_0357
 
         node, config, client = self._prefs.get("node"), self._configured(), self._client()

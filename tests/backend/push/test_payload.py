@@ -11,9 +11,9 @@ from backend.push.payload import (
     Summary,
     build_payload,
     encode_payload,
+    is_quiet,
     mentions,
     parse_summary,
-    should_notify,
 )
 
 PROSODY_DEFAULT = {  # what mod_cloud_notify sends with its default settings
@@ -87,18 +87,19 @@ def room_says(body: str | None, room: str = "chess@muc.example.org") -> Summary:
     return Summary(1, f"{room}/bob", body, important=True)
 
 
-def test_room_messages_notify_only_when_they_mention_our_nick() -> None:
-    assert should_notify(ROOMS, room_says("alice: your move"))
-    assert should_notify(ROOMS, room_says("well played, @ALICE!"))
-    assert not should_notify(ROOMS, room_says("anyone for a game?"))
-    assert not should_notify(ROOMS, room_says("alicebot is down"))  # a word, not a part
+def test_room_messages_that_dont_mention_our_nick_are_quiet() -> None:
+    assert not is_quiet(ROOMS, room_says("alice: your move"))
+    assert not is_quiet(ROOMS, room_says("well played, @ALICE!"))
+    assert is_quiet(ROOMS, room_says("anyone for a game?"))
+    assert is_quiet(ROOMS, room_says("alicebot is down"))  # a word, not a part
     # The text withheld (the server's placeholder, an OMEMO fallback): can't tell.
-    assert not should_notify(ROOMS, room_says(None))
-    # Another room, or a 1:1 chat: every message (a hibernating session's too).
-    assert should_notify(ROOMS, room_says("hi", room="other@muc.example.org"))
-    assert should_notify(ROOMS, Summary(1, "bob@example.org/phone", None, important=True))
-    # Chat states, receipts, key exchanges: never.
-    assert not should_notify({}, Summary(1, "bob@example.org/phone", None, important=False))
+    assert is_quiet(ROOMS, room_says(None))
+    # Another room, or a 1:1 chat: as loud as ever.
+    assert not is_quiet(ROOMS, room_says("hi", room="other@muc.example.org"))
+    assert not is_quiet(ROOMS, Summary(1, "bob@example.org/phone", None, important=True))
+    payload = build_payload("alice@example.org", "text", room_says("hi"), quiet=True)
+    assert payload["quiet"] is True and payload["sender"] == "chess@muc.example.org"
+    assert "quiet" not in build_payload("alice@example.org", "text", room_says("alice!"))
 
 
 def test_mentions_match_whole_words_in_any_case() -> None:

@@ -14,8 +14,8 @@ server vouches for who asks (it stamps `from`):
 
 and on logout `<disable/>` to the own server and `<unregister node/>` to
 the component. `<rooms node><room jid nick/>…</rooms>` tells the component
-the rooms this browser is in: their messages notify only when they mention
-the nick (a hibernating session stays in its rooms). Registering again for
+the rooms this browser is in: their messages notify quietly unless they
+mention the nick (a hibernating session stays in its rooms). Registering again for
 the same account and `device` keeps the node and replaces endpoint, keys and
 privacy.
 
