@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from roost.app import ChatApp
+from roost.app import chat as chat_module
 from roost.app.chat import HOLD_MAX, PING_IDLE, PING_TIMEOUT, RESUME_PROBE_TIMEOUT
 from roost.app.store import Gap
 from roost.xmpp.element import Element
@@ -478,7 +479,9 @@ def test_a_resumed_session_that_ignores_us_is_left_for_a_fresh_one() -> None:
     assert app.state == "online" and len(platform.connections) == 3  # no more probes
 
 
-def test_messages_held_by_a_catch_up_on_a_deaf_session_wait_for_the_fresh_one() -> None:
+def test_messages_held_by_a_catch_up_on_a_deaf_session_wait_for_the_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A reloaded page resumes into a deaf session: its catch-up query gets no
     answer. Live messages (the server still sends them) stay held past
     HOLD_MAX until the probe gives up on the session; the fresh session's
@@ -494,6 +497,8 @@ def test_messages_held_by_a_catch_up_on_a_deaf_session_wait_for_the_fresh_one() 
         server.archive.append((f"A{n}", platform.clock, bob_says(f"b{n}", f"missed {n}")))
     platform.reload()
     server.deafen_on_resume = True
+    # A hold shorter than the probe: it runs out while the session is unproven.
+    monkeypatch.setattr(chat_module, "HOLD_MAX", RESUME_PROBE_TIMEOUT / 3)
     app2 = ChatApp(platform)
     app2.login("alice", "s3cret", True)
     platform.run(timers=False)
@@ -501,7 +506,7 @@ def test_messages_held_by_a_catch_up_on_a_deaf_session_wait_for_the_fresh_one() 
     assert app2.state == "online" and server.resumes[-1][0] == "resumed"
     server.archive.append(("A3", platform.clock, bob_says("b3", "live")))
     server.send(bob_says("b3", "live", f'<stanza-id xmlns="{SID}" by="{ALICE}" id="A3"/>'))
-    platform.advance(HOLD_MAX + 2)
+    platform.advance(RESUME_PROBE_TIMEOUT / 2)
     assert "live" not in bodies(app2, BOB)  # still held: the session is unproven
     server.deafen_on_resume = False
     platform.advance(RESUME_PROBE_TIMEOUT)

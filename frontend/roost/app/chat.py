@@ -148,7 +148,7 @@ PING_IDLE = 60.0
 PING_TIMEOUT = 20.0
 # A resumed session must answer the <r/> sent right after <resumed/> within
 # this time, else it is abandoned for a fresh one (see `_probe_resumed`).
-RESUME_PROBE_TIMEOUT = 20.0
+RESUME_PROBE_TIMEOUT = 10.0
 
 # Archive catch-up (XEP-0313) after login: pages of ARCHIVE_PAGE; with no
 # cursor (nothing seen on this device yet) the last ARCHIVE_HISTORY messages.
