@@ -25,7 +25,7 @@ import hmac
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from slixmpp import JID
@@ -221,35 +221,30 @@ class PushComponent(ComponentXMPP):  # type: ignore[misc]
                 ET.SubElement(err, _q(STANZAS_NS, "text")).text = error.text
         self.send_xml(reply)
 
-    async def _on_register(self, stanza: Any) -> None:
+    async def _answer(
+        self, stanza: Any, name: str,
+        handle: Callable[[ET.Element, ET.Element], Awaitable[ET.Element | None]],
+    ) -> None:
+        """A `urn:roost:push:0` request (`name`): `handle`'s child in the result,
+        or its StanzaError."""
         iq: ET.Element = stanza.xml
-        if iq.get("type") != "set":
+        child = iq.find(_q(ROOST_PUSH_NS, name))
+        if iq.get("type") != "set" or child is None:
             return self._reply(iq, error=StanzaError("cancel", "bad-request"))
         try:
-            result = await self.handler.register(iq, iq.find(_q(ROOST_PUSH_NS, "register")))  # type: ignore[arg-type]
+            result = await handle(iq, child)
         except StanzaError as exc:
             return self._reply(iq, error=exc)
         self._reply(iq, result)
 
+    async def _on_register(self, stanza: Any) -> None:
+        await self._answer(stanza, "register", self.handler.register)
+
     async def _on_unregister(self, stanza: Any) -> None:
-        iq: ET.Element = stanza.xml
-        if iq.get("type") != "set":
-            return self._reply(iq, error=StanzaError("cancel", "bad-request"))
-        try:
-            await self.handler.unregister(iq, iq.find(_q(ROOST_PUSH_NS, "unregister")))  # type: ignore[arg-type]
-        except StanzaError as exc:
-            return self._reply(iq, error=exc)
-        self._reply(iq)
+        await self._answer(stanza, "unregister", self.handler.unregister)
 
     async def _on_rooms(self, stanza: Any) -> None:
-        iq: ET.Element = stanza.xml
-        if iq.get("type") != "set":
-            return self._reply(iq, error=StanzaError("cancel", "bad-request"))
-        try:
-            await self.handler.rooms(iq, iq.find(_q(ROOST_PUSH_NS, "rooms")))  # type: ignore[arg-type]
-        except StanzaError as exc:
-            return self._reply(iq, error=exc)
-        self._reply(iq)
+        await self._answer(stanza, "rooms", self.handler.rooms)
 
     async def _on_publish(self, stanza: Any) -> None:
         iq: ET.Element = stanza.xml

@@ -279,14 +279,9 @@ def _wait_registered(srv: Any, page: Any, privacy: str) -> None:
     assert poll(registered, 15, page=page), f"never registered with privacy {privacy!r}"
 
 
-def test_a_message_while_roost_is_closed_arrives_as_a_notification(
-    private: Any, webpush_receiver: Any, profile: Any, notifyd: NotifyDaemon
-) -> None:
-    """End to end: the page turns notifications on (register with the push
-    component, XEP-0357 enable), Roost is closed, bob writes; Prosody's
-    mod_cloud_notify → Roost's component → an encrypted Web Push to the
-    receiver, whose decrypted payload the service worker shows: bob's text."""
-    srv = private()
+def _logged_in_with_push(srv: Any, webpush_receiver: Any, profile: Any) -> tuple[Any, Any]:
+    """alice's page on `srv`, logged in (trusted), with `PushManager.subscribe`
+    answering with a new subscription of the test receiver: (page, subscription)."""
     url = srv.roost.url
     key = json.loads(urlopen(url + "/config.json", timeout=5).read())["push"]["vapid_public_key"]
     sub = webpush_receiver.new_subscription(vapid_key=key)
@@ -297,16 +292,32 @@ def test_a_message_while_roost_is_closed_arrives_as_a_notification(
                                        "auth": sub.auth})
     login(page, None, ACCOUNT, "alice", trusted=True)
     wait_main(page)
+    return page, sub
+
+
+def _turn_on_with_sender_and_text(srv: Any, page: Any) -> None:
+    """Notifications on in the dialog, then "Sender and text" (the default is
+    just "New message"), until the component holds it."""
     page.get_by_role("button", name="Notifications").click()
     toggle = page.get_by_label("Notify me of new messages while Roost is closed")
     if not toggle.is_checked():
         toggle.check()
-    expect(page.locator("#push-status")).to_have_attribute(
-        "data-status", "working", timeout=20_000)
-    # Private by default ("New message"): this user chooses to see who and what.
     page.get_by_label("Sender and text").check()
     _wait_registered(srv, page, "text")
     page.keyboard.press("Escape")
+
+
+def test_a_message_while_roost_is_closed_arrives_as_a_notification(
+    private: Any, webpush_receiver: Any, profile: Any, notifyd: NotifyDaemon
+) -> None:
+    """End to end: the page turns notifications on (register with the push
+    component, XEP-0357 enable), Roost is closed, bob writes; Prosody's
+    mod_cloud_notify → Roost's component → an encrypted Web Push to the
+    receiver, whose decrypted payload the service worker shows: bob's text."""
+    srv = private()
+    url = srv.roost.url
+    page, sub = _logged_in_with_push(srv, webpush_receiver, profile)
+    _turn_on_with_sender_and_text(srv, page)
     page.close()  # Roost closed: the session hibernates, then pushes come
 
     bob = srv.peer("bob", "pc")
@@ -337,23 +348,10 @@ def test_a_room_message_that_doesnt_mention_us_notifies_quietly(
     room = f"chess@{srv.prosody.muc_domain}"
     bob = srv.peer("bob", "pc")
     bob.join_room(room, "bob")
-    key = json.loads(urlopen(url + "/config.json", timeout=5).read())["push"]["vapid_public_key"]
-    sub = webpush_receiver.new_subscription(vapid_key=key)
-    profile.grant_permissions(["notifications"], origin=url)
-    page = profile.pages[0] if profile.pages else profile.new_page()
-    page.goto(url)
-    page.evaluate(_FAKE_SUBSCRIBE_JS, {"endpoint": sub.endpoint, "p256dh": sub.p256dh,
-                                       "auth": sub.auth})
-    login(page, None, ACCOUNT, "alice", trusted=True)
-    wait_main(page)
+    page, sub = _logged_in_with_push(srv, webpush_receiver, profile)
     join_dialog(page, room, nick="Alice")
     wait_joined(page, room)
-    page.get_by_role("button", name="Notifications").click()
-    toggle = page.get_by_label("Notify me of new messages while Roost is closed")
-    if not toggle.is_checked():
-        toggle.check()
-    page.get_by_label("Sender and text").check()
-    _wait_registered(srv, page, "text")
+    _turn_on_with_sender_and_text(srv, page)
     store = srv.root / "push-data" / "push.sqlite3"
 
     def told() -> bool:
